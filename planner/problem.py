@@ -1,0 +1,161 @@
+"""Resolve typed specs against the catalog: the planning problem, every fact in place.
+
+specs (what the user wrote) + catalog (what we know)  ->  Problem (what we plan with).
+Overrides are applied here; names the catalog does not know end in an InputError with a
+did-you-mean, positioned at the offending line of the input file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from planner.catalog import Catalog, catalog
+from planner.catalog.types import Gpu, Model
+from planner.errors import InputError
+from planner.specs import FleetSpec, Located, WorkloadSpec
+from planner.specs.workload import ModelArchitecture, RequestClass, Slo
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    gpu: Gpu
+    count: int
+    price_usd_per_hour: float
+    price_source: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    fleet_name: str
+    workload_name: str
+    entries: tuple[FleetEntry, ...]
+    model: Model
+    weight_dtype: str
+    kv_dtype: str
+    classes: tuple[RequestClass, ...]
+    slo: Slo | None
+    qps_target: float | None  # None: as much as possible
+    tp_degrees: tuple[int, ...]
+
+    def entry(self, gpu_id: str) -> FleetEntry:
+        return next(e for e in self.entries if e.gpu.id == gpu_id)
+
+    def restricted(self, gpu_ids: set[str]) -> "Problem":
+        return replace(self, entries=tuple(e for e in self.entries if e.gpu.id in gpu_ids))
+
+    def with_count(self, gpu_id: str, count: int) -> "Problem":
+        return replace(
+            self, entries=tuple(replace(e, count=count) if e.gpu.id == gpu_id else e for e in self.entries)
+        )
+
+    @property
+    def mean_prompt_tokens(self) -> float:
+        return sum(c.share * c.prompt_tokens for c in self.classes)
+
+    @property
+    def mean_output_tokens(self) -> float:
+        return sum(c.share * c.output_tokens for c in self.classes)
+
+
+def resolve(
+    fleet: FleetSpec,
+    workload: WorkloadSpec,
+    fleet_doc: Located | None = None,
+    workload_doc: Located | None = None,
+    cat: Catalog | None = None,
+    qps_target: float | None = None,
+) -> Problem:
+    cat = cat or catalog()
+    entries = []
+    for i, g in enumerate(fleet.gpus):
+        where = fleet_doc.where(("gpus", i, "type")) if fleet_doc else ""
+        gpu = _apply_overrides(cat.gpu(g.type, where), g)
+        price = g.price_usd_per_hour
+        source = "fleet file"
+        if price is None:
+            if gpu.price_usd_per_hour is None:
+                raise InputError(
+                    f"{fleet_doc.where(('gpus', i)) if fleet_doc else 'fleet'}: gpus[{i}].price_usd_per_hour: "
+                    f"the catalog has no price for '{gpu.id}'; give one"
+                )
+            price, source = float(gpu.price_usd_per_hour), f"catalog: {gpu.price_source}"
+        entries.append(FleetEntry(gpu, g.count, float(price), source))
+
+    model = _model(workload, workload_doc, cat)
+    weight_dtype = workload.weight_dtype or model.native_dtype
+    if weight_dtype not in ("fp16", "bf16", "fp8"):
+        raise InputError(
+            f"{workload_doc.where(('model',)) if workload_doc else 'workload'}: model '{model.id}' ships "
+            f"{model.native_dtype} weights; set weight_dtype to fp16, bf16 or fp8"
+        )
+    longest = max(c.prompt_tokens + c.output_tokens for c in workload.classes)
+    if longest > model.max_context_tokens:
+        i = max(range(len(workload.classes)), key=lambda j: workload.classes[j].prompt_tokens + workload.classes[j].output_tokens)
+        where = workload_doc.where(("classes", i)) if workload_doc else "workload"
+        raise InputError(
+            f"{where}: classes[{i}]: {longest} tokens (prompt + output) exceed {model.id}'s context "
+            f"window of {model.max_context_tokens}"
+        )
+    target = qps_target if qps_target is not None else (
+        None if workload.traffic.qps == "max" else float(workload.traffic.qps)
+    )
+    return Problem(
+        fleet_name=fleet.name or "fleet",
+        workload_name=workload.name or "workload",
+        entries=tuple(entries),
+        model=model,
+        weight_dtype=weight_dtype,
+        kv_dtype=workload.kv_dtype,
+        classes=tuple(workload.classes),
+        slo=workload.slo if workload.has_slo else None,
+        qps_target=target,
+        tp_degrees=tuple(workload.tp_degrees),
+    )
+
+
+def _model(workload: WorkloadSpec, doc: Located | None, cat: Catalog) -> Model:
+    if isinstance(workload.model, str):
+        return cat.model(workload.model, doc.where(("model",)) if doc else "")
+    a: ModelArchitecture = workload.model
+    kv = a.kv_bytes_per_token_bf16 or 2 * a.layers * a.kv_heads * a.head_dim * 2
+    return Model(
+        id=a.id,
+        layers=a.layers,
+        hidden=a.hidden,
+        heads=a.heads,
+        kv_heads=a.kv_heads,
+        head_dim=a.head_dim,
+        attention="mha" if a.kv_heads == a.heads else "gqa",
+        attention_dim=a.heads * a.head_dim,
+        intermediate=4 * a.hidden,
+        total_params_b=a.total_params_b,
+        active_params_b=a.active_params_b or a.total_params_b,
+        native_dtype=a.native_dtype,
+        weight_bytes_per_param=2.0 if a.native_dtype in ("fp16", "bf16") else 1.0,
+        kv_bytes_per_token_bf16=float(kv),
+        max_context_tokens=a.max_context_tokens,
+        source="workload file (explicit architecture)",
+    )
+
+
+def _apply_overrides(gpu: Gpu, entry) -> Gpu:
+    changes: dict = {}
+    if entry.gpus_per_node is not None:
+        changes["gpus_per_node"] = entry.gpus_per_node
+    if entry.network_gbit_s is not None:
+        changes["network_gbit_s"] = entry.network_gbit_s
+    o = entry.overrides
+    if o is not None:
+        if o.mem_bytes is not None:
+            changes["mem_bytes"] = o.mem_bytes
+        if o.mem_bw_tb_s is not None:
+            changes["mem_bw_tb_s"] = o.mem_bw_tb_s
+        if o.scaleup_domain_gpus is not None:
+            changes["scaleup_domain_gpus"] = o.scaleup_domain_gpus
+        if o.tflops_dense is not None:
+            t = dict(gpu.tflops)
+            t.update({k: v for k, v in o.tflops_dense.model_dump().items() if v is not None})
+            changes["tflops"] = t
+        if o.efficiency is not None:
+            changes["efficiency"] = gpu.efficiency.with_overrides(o.efficiency.model_dump())
+    return replace(gpu, **changes) if changes else gpu

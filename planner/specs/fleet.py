@@ -1,0 +1,86 @@
+"""Fleet inventory: which GPU types, how many, at what price, in what nodes.
+
+Example (`fleets/h100-a100.yaml`)::
+
+    name: h100-a100
+    gpus:
+      - type: h100-sxm             # catalog id (`planner catalog gpus`)
+        count: 16                  # owned GPUs
+        price_usd_per_hour: 2.95   # optional; default: the catalog's dated price
+        gpus_per_node: 8           # optional; default: the catalog's typical node
+        network_gbit_s: 400        # optional; per-GPU NIC for KV-cache transfer
+        overrides:                 # optional: replace catalog facts or efficiency parameters
+          mem_bw_tb_s: 3.35
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from planner.specs.base import NonNegativeFloat, PositiveFloat, Strict
+
+
+class EfficiencyOverride(Strict):
+    """Performance-model efficiency parameters (see `planner.perf.efficiency`)."""
+
+    mfu: Annotated[float, Field(gt=0, le=1)] | None = None
+    mbu: Annotated[float, Field(gt=0, le=1)] | None = None
+    allreduce_gb_s: PositiveFloat | None = None
+    allreduce_latency_us: NonNegativeFloat | None = None
+    prefill_overhead_us_per_layer: NonNegativeFloat | None = None
+    decode_overhead_us_per_layer: NonNegativeFloat | None = None
+    decode_us_per_seq_layer: NonNegativeFloat | None = None
+
+
+class TflopsOverride(Strict):
+    fp16: PositiveFloat | None = None
+    bf16: PositiveFloat | None = None
+    fp8: PositiveFloat | None = None
+    fp4: PositiveFloat | None = None
+
+
+class GpuOverrides(Strict):
+    """Catalog facts a user may replace for their own hardware."""
+
+    mem_bytes: PositiveFloat | None = None
+    mem_bw_tb_s: PositiveFloat | None = None
+    tflops_dense: TflopsOverride | None = None
+    scaleup_domain_gpus: Annotated[int, Field(ge=1, le=1024)] | None = None
+    efficiency: EfficiencyOverride | None = None
+
+
+class FleetGpu(Strict):
+    type: str = Field(min_length=1, max_length=64)
+    count: Annotated[int, Field(ge=0, le=1_000_000)]
+    price_usd_per_hour: NonNegativeFloat | None = None
+    gpus_per_node: Annotated[int, Field(ge=1, le=1024)] | None = None
+    network_gbit_s: PositiveFloat | None = None
+    overrides: GpuOverrides | None = None
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _count_is_integer(cls, v: object) -> object:
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ValueError("must be a whole number of GPUs")
+        return v
+
+
+class FleetSpec(Strict):
+    name: str | None = Field(default=None, max_length=128)
+    description: str | None = None
+    gpus: list[FleetGpu] = Field(min_length=1, max_length=256)
+
+    @model_validator(mode="after")
+    def _unique_types(self) -> "FleetSpec":
+        seen: set[str] = set()
+        for g in self.gpus:
+            if g.type in seen:
+                raise ValueError(
+                    f"GPU type '{g.type}' is listed twice; give one entry per type with its total count"
+                )
+            seen.add(g.type)
+        if sum(g.count for g in self.gpus) == 0:
+            raise ValueError("the fleet has no GPUs (every count is 0)")
+        return self

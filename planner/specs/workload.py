@@ -1,0 +1,107 @@
+"""Workload profile: which model, request shapes, traffic and latency SLOs.
+
+Example (`workloads/chat-llama70b.yaml`)::
+
+    name: chat
+    model: llama-3.1-70b        # catalog id, or a mapping with the architecture
+    weight_dtype: bf16          # optional; default: the model's native dtype
+    kv_dtype: bf16              # optional; default: bf16
+    classes:                    # request classes: shares must sum to 1
+      - {name: short, prompt_tokens: 512, output_tokens: 256, share: 0.7}
+      - {name: long, prompt_tokens: 4096, output_tokens: 512, share: 0.3}
+    traffic:
+      qps: max                  # or a number: the target in requests/s
+    slo:                        # optional: without it the workload is offline batch work
+      ttft_ms: 2000
+      tpot_ms: 80
+      percentile: 90
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from planner.specs.base import PositiveFloat, Strict
+
+Dtype = Literal["fp16", "bf16", "fp8"]
+TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
+
+
+class ModelArchitecture(Strict):
+    """An explicit architecture for a model that is not in the catalog."""
+
+    id: str = Field(min_length=1, max_length=64)
+    layers: Annotated[int, Field(ge=1, le=1000)]
+    hidden: Annotated[int, Field(ge=1)]
+    heads: Annotated[int, Field(ge=1)]
+    kv_heads: Annotated[int, Field(ge=1)]
+    head_dim: Annotated[int, Field(ge=1)]
+    total_params_b: PositiveFloat
+    active_params_b: PositiveFloat | None = None
+    native_dtype: Dtype = "bf16"
+    max_context_tokens: TokenCount = 131072
+    kv_bytes_per_token_bf16: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _active_le_total(self) -> "ModelArchitecture":
+        if self.active_params_b is not None and self.active_params_b > self.total_params_b:
+            raise ValueError("active_params_b cannot exceed total_params_b")
+        if self.kv_heads > self.heads:
+            raise ValueError("kv_heads cannot exceed heads")
+        return self
+
+
+class RequestClass(Strict):
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    prompt_tokens: TokenCount
+    output_tokens: TokenCount
+    share: Annotated[float, Field(gt=0, le=1)]
+
+
+class Traffic(Strict):
+    qps: Literal["max"] | PositiveFloat = "max"
+
+
+class Slo(Strict):
+    ttft_ms: PositiveFloat | None = None
+    tpot_ms: PositiveFloat | None = None
+    percentile: Annotated[float, Field(ge=50, lt=100)] = 90.0
+
+
+class WorkloadSpec(Strict):
+    name: str | None = Field(default=None, max_length=128)
+    description: str | None = None
+    model: Annotated[str, Field(min_length=1, max_length=64)] | ModelArchitecture
+    weight_dtype: Dtype | None = None
+    kv_dtype: Dtype = "bf16"
+    classes: list[RequestClass] = Field(min_length=1, max_length=64)
+    traffic: Traffic = Traffic()
+    slo: Slo | None = None
+    tp_degrees: list[Annotated[int, Field(ge=1, le=64)]] = [1, 2, 4, 8]
+
+    @field_validator("tp_degrees")
+    @classmethod
+    def _powers_of_two(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("give at least one tensor-parallel degree")
+        for t in v:
+            if t & (t - 1):
+                raise ValueError(f"tensor-parallel degree {t} is not a power of two")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _classes(self) -> "WorkloadSpec":
+        names = [c.name for c in self.classes]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"request class names must be unique: {sorted(dup)} repeated")
+        total = sum(c.share for c in self.classes)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"class shares must sum to 1 (they sum to {total:.6g})")
+        return self
+
+    @property
+    def has_slo(self) -> bool:
+        return self.slo is not None and (self.slo.ttft_ms is not None or self.slo.tpot_ms is not None)
