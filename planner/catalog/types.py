@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from planner.perf.efficiency import Efficiency
 
 DTYPE_BYTES = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}
@@ -104,7 +106,7 @@ class Model:
         per_expert = (self.total_params - self.active_params) / (e - k)
         expert_params = per_expert * e
         bytes_per_param = total / self.total_params
-        touched = e * (1 - (1 - k / e) ** max(tokens, 1.0))
+        touched = e * (1 - (1 - k / e) ** np.maximum(tokens, 1.0))
         return (self.total_params - expert_params + per_expert * touched) * bytes_per_param
 
     def kv_bytes_per_token(self, kv_dtype: str) -> float:

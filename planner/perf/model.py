@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from planner.catalog.types import Gpu, Model
 from planner.perf.efficiency import Efficiency
 
@@ -128,9 +130,10 @@ class Deployment:
         # passes pay it: the larger of the two shows (this fits the TP4/TP8 rows best)
         return max(compute_s, weights_s) * 1e3 + max(bandwidth, overhead + latency)
 
-    def decode_step_ms(self, batch: float, context_tokens: float) -> float:
+    def decode_step_ms(self, batch, context_tokens: float):
+        """Step time for a batch (a number, or a numpy array of batch sizes)."""
         m, e, t = self.model, self.eff, self.tp
-        b = float(batch)
+        b = np.asarray(batch, dtype=float) if not isinstance(batch, (int, float)) else float(batch)
         weights_s = self.model.weight_bytes_read(self.weight_dtype, b) / t / (
             self.bw_bytes_per_s * e.mbu
         )
@@ -138,4 +141,4 @@ class Deployment:
         kv_s = b * context_tokens * self.kv_bytes_per_token_per_gpu / (self.bw_bytes_per_s * e.mbu)
         comm = sum(self._allreduce_ms(b * m.hidden * ACTIVATION_BYTES))
         overhead = m.layers * (e.decode_overhead_us_per_layer + b * e.decode_us_per_seq_layer) * 1e-3
-        return (max(weights_s, compute_s) + kv_s) * 1e3 + comm + overhead
+        return (np.maximum(weights_s, compute_s) + kv_s) * 1e3 + comm + overhead

@@ -1,0 +1,257 @@
+"""Solve the MILP: objectives, lexicographic tie-break, solver handling and status.
+
+HiGHS (through highspy) is the default; CBC (`--solver cbc`, PuLP's `cbc` extra) the
+alternative. Both run single-threaded with a relative MIP gap of 1e-7 so that the same input
+gives the same plan every time; a plan that is not proven optimal carries its gap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import pulp
+
+from planner.errors import InfeasibleError, SolverError
+from planner.optimize.milp import Milp, build_milp, cost_expression, tie_break_expression
+from planner.perf.capacity import CapacityTable
+from planner.problem import Problem
+
+OBJECTIVES = ("max-throughput", "min-cost", "max-tokens-per-dollar")
+SOLVERS = ("highs", "cbc")
+MIP_REL_GAP = 1e-7
+TIE_TOLERANCE = 1e-7  # stage 2 keeps the stage-1 optimum within this relative tolerance
+_OK = {pulp.LpSolveStatus.Optimal, pulp.LpSolveStatus.GapLimit}
+_STOPPED_WITH_SOLUTION = {
+    pulp.LpSolveStatus.TimeLimit,
+    pulp.LpSolveStatus.NodeLimit,
+    pulp.LpSolveStatus.SolutionLimit,
+    pulp.LpSolveStatus.Stopped,
+    pulp.LpSolveStatus.Interrupted,
+    pulp.LpSolveStatus.IterationLimit,
+}
+
+
+@dataclass
+class Solution:
+    objective: str
+    proven_optimal: bool
+    gap: float  # relative MIP gap of the stage that decides the objective
+    rate_per_s: float
+    cost_usd_per_hour: float
+    instances: dict[str, int]  # config key -> instances (only > 0)
+    flows: dict[tuple[str, str], float]  # (config key, class) -> requests/s (only > 0)
+    slacks: dict[str, float]  # constraint name -> slack (>= 0 for satisfied inequalities)
+    milp: Milp
+    solver: str
+    solver_version: str
+    solve_seconds: float
+    solves: int = 1
+    stages: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """HiGHS prints its banner on the C stdout even with output off; keep stdout for JSON."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def make_solver(name: str, time_limit_s: float | None = None) -> pulp.LpSolver:
+    if name == "highs":
+        s = pulp.HiGHS(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, random_seed=0)
+        alt = "cbc"
+    elif name == "cbc":
+        s = pulp.COIN_CMD(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, randomSeed=1)
+        alt = "highs"
+    else:
+        raise SolverError(f"unknown solver '{name}'; choose one of {', '.join(SOLVERS)}")
+    if not s.available():
+        hint = "pip install highspy" if name == "highs" else "pip install 'pulp[cbc]'"
+        raise SolverError(f"solver '{name}' is not available ({hint}); or use --solver {alt}")
+    return s
+
+
+def solver_version(name: str) -> str:
+    try:
+        if name == "highs":
+            import highspy
+
+            h = highspy.Highs()
+            return f"HiGHS {h.version()}" if hasattr(h, "version") else "HiGHS"
+        return "CBC (cbcbox)"
+    except Exception:  # pragma: no cover - version strings are informative only
+        return name
+
+
+class _Runner:
+    def __init__(self, solver_name: str, time_limit_s: float | None):
+        self.name = solver_name
+        self.solver = make_solver(solver_name, time_limit_s)
+        self.seconds = 0.0
+        self.solves = 0
+
+    def run(self, m: Milp, sense: int, objective) -> tuple[pulp.LpSolveStats, float]:
+        m.prob.sense = sense
+        m.prob.setObjective(objective)
+        t0 = time.perf_counter()
+        try:
+            with _quiet_stdout():
+                stats = m.prob.solve(self.solver)
+        except pulp.PulpError as e:
+            raise SolverError(f"solver '{self.name}' failed: {e}") from None
+        self.seconds += time.perf_counter() - t0
+        self.solves += 1
+        return stats, _gap(stats)
+
+
+def _gap(stats: pulp.LpSolveStats) -> float:
+    if stats.objective is None or stats.best_bound is None:
+        return 0.0
+    denom = max(abs(stats.objective), 1e-9)
+    return abs(stats.best_bound - stats.objective) / denom
+
+
+def _check(stats: pulp.LpSolveStats, what: str) -> bool:
+    """True when proven optimal; False when stopped with a solution; raise otherwise."""
+    if stats.status in _OK and stats.has_solution:
+        return True
+    if stats.status in _STOPPED_WITH_SOLUTION and stats.has_solution:
+        return False
+    if stats.status == pulp.LpSolveStatus.Infeasible:
+        raise InfeasibleError(what)
+    if stats.status == pulp.LpSolveStatus.Unbounded:  # pragma: no cover - every variable is bounded
+        raise SolverError("the model is unbounded (a bug: please report it with your input files)")
+    raise SolverError(f"the solver stopped without a usable answer (status {stats.status.name})")
+
+
+def solve(
+    problem: Problem,
+    table: CapacityTable,
+    objective: str,
+    solver: str = "highs",
+    roles: set[str] | None = None,
+    time_limit_s: float | None = None,
+    tie_break: bool = True,
+) -> Solution:
+    if objective not in OBJECTIVES:
+        raise SolverError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
+    runner = _Runner(solver, time_limit_s)
+    m = build_milp(problem, table, roles)
+    if not m.configs:
+        raise InfeasibleError("no configuration can serve any request class within the SLOs")
+    cost = cost_expression(m, problem)
+    m.cost_expr = cost
+    stages: list[str] = []
+
+    if objective == "min-cost":
+        target = problem.qps_target
+        if target is None:
+            raise SolverError("min-cost needs a QPS target: give traffic.qps in the workload or --qps")
+        m.add("target", m.lam == target)
+        stats, gap = runner.run(m, pulp.LpMinimize, cost)
+        proven = _check(stats, f"the fleet cannot serve {target:g} req/s within the SLOs")
+        stages.append("min cost")
+        best = pulp.value(cost) or 0.0
+        if tie_break:
+            m.add("tie:cost", cost <= best * (1 + TIE_TOLERANCE) + 1e-9)
+            stats2, _ = runner.run(m, pulp.LpMinimize, tie_break_expression(m))
+            _check(stats2, "tie-break stage lost feasibility")
+            stages.append("tie-break")
+    else:
+        if objective == "max-tokens-per-dollar":
+            proven, gap, ratio = _dinkelbach(m, cost, runner, stages)
+            # among plans at the best ratio, serve the most traffic
+            m.add("tie:ratio", m.lam - ratio * (1 - TIE_TOLERANCE) * cost >= 0)
+        stats, gap1 = runner.run(m, pulp.LpMaximize, m.lam)
+        proven = _check(stats, "no plan serves any traffic") and (proven if objective != "max-throughput" else True)
+        gap = gap1 if objective == "max-throughput" else gap
+        stages.append("max throughput")
+        best = m.lam.value() or 0.0
+        if best <= 1e-12:
+            raise InfeasibleError("no plan serves any traffic within the SLOs")
+        if tie_break:
+            m.add("tie:throughput", m.lam >= best * (1 - TIE_TOLERANCE))
+            prices = [e.price_usd_per_hour for e in problem.entries if e.price_usd_per_hour > 0]
+            scale = 1e-6 * (min(prices) if prices else 1.0) / max(1, len(m.configs))
+            stats2, _ = runner.run(m, pulp.LpMinimize, cost + scale * tie_break_expression(m))
+            _check(stats2, "tie-break stage lost feasibility")
+            stages.append("min cost among optima + fixed tie-break")
+    return _read(m, problem, objective, proven, gap, runner, stages)
+
+
+def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool, float, float]:
+    """Best λ/cost: repeat max λ - q·cost with q the best ratio so far until no plan beats q.
+
+    Returns (proven optimal, gap, best ratio in requests/s per USD/h)."""
+    q, proven, gap = 0.0, True, 0.0
+    for _ in range(30):
+        stats, gap = runner.run(m, pulp.LpMaximize, m.lam - q * cost)
+        proven = _check(stats, "no plan serves any traffic") and proven
+        lam, c = m.lam.value() or 0.0, pulp.value(cost) or 0.0
+        stages.append(f"dinkelbach q={q:.6g}")
+        if c <= 0 or lam - q * c <= 1e-9 * max(1.0, lam):
+            break
+        q = lam / c
+    if q <= 0:
+        raise InfeasibleError("no plan serves any traffic within the SLOs")
+    return proven, gap, q
+
+
+def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, runner: _Runner, stages: list[str]) -> Solution:
+    instances = {}
+    for key, v in m.n.items():
+        val = int(round(v.value() or 0))
+        if val > 0:
+            instances[key] = val
+    flows = {}
+    for key, v in m.x.items():
+        val = v.value() or 0.0
+        if val > 1e-9:
+            flows[key] = val
+    slacks = {name: _slack(c) for name, c in m.constraints.items() if not name.startswith("tie:")}
+    return Solution(
+        objective=objective,
+        proven_optimal=proven,
+        gap=gap,
+        rate_per_s=m.lam.value() or 0.0,
+        cost_usd_per_hour=sum(
+            problem.entry(c.gpu_id).price_usd_per_hour * c.tp * instances.get(c.key, 0) for c in m.configs
+        ),
+        instances=instances,
+        flows=flows,
+        slacks=slacks,
+        milp=m,
+        solver=runner.name,
+        solver_version=solver_version(runner.name),
+        solve_seconds=runner.seconds,
+        solves=runner.solves,
+        stages=stages,
+    )
+
+
+def _slack(c: pulp.LpConstraint) -> float:
+    """Distance to the bound of an inequality, computed from the variable values (≥ 0 when met)."""
+    activity = sum(coef * (v.value() or 0.0) for v, coef in c.items())
+    rhs = -c.constant
+    if c.sense == pulp.LpConstraintLE:
+        return rhs - activity
+    if c.sense == pulp.LpConstraintGE:
+        return activity - rhs
+    return abs(activity - rhs)

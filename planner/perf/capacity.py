@@ -1,0 +1,273 @@
+"""Per-instance capacities: how many requests per second of each class one instance of a
+configuration (GPU type, TP degree, role) serves within the SLOs.
+
+    prefill    prompts are packed into passes of up to MAX_BATCHED_TOKENS tokens; the instance
+               is an M/D/1 queue whose utilisation cap keeps the TTFT percentile (queueing +
+               prefill + KV transfer) within the SLO. capacity = ρ · batch / T_prefill.
+    decode     continuous batching: the largest batch whose KV fits (full prompt + output per
+               request reserved) and whose step time meets the TPOT SLO.
+               capacity = b / (τ(b) · output tokens).
+    colocated  one instance does both (DESIGN.md): at rate r, prefill takes φ = r·T_p of its
+               time and each request sees a TPOT of τ(b) + b·T_p/o; capacity
+               r(b) = b / (b·T_p + o·τ(b)), for the largest b meeting memory, TPOT and TTFT.
+
+Mixed classes share an instance through the optimiser's busy-time constraint; each class's
+capacity is computed as if the instance served that class alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.catalog.types import Gpu
+from planner.perf.model import MAX_BATCHED_TOKENS, Deployment
+from planner.perf.queueing import max_utilisation, wait_quantile_ms
+from planner.problem import Problem
+from planner.specs.workload import RequestClass
+
+ROLES = ("prefill", "decode", "colocated")
+# vLLM's default max_num_seqs: the scheduler runs at most this many sequences per step
+MAX_NUM_SEQS = 256
+
+
+@dataclass(frozen=True)
+class ClassCapacity:
+    rate_per_s: float  # requests/s one instance sustains within the SLOs (0: cannot serve)
+    batch: int = 0  # decode/colocated: running sequences; prefill: prompts per pass
+    prefill_ms: float = 0.0  # one prefill pass
+    step_ms: float = 0.0  # one decode step at `batch`
+    utilisation_cap: float = 0.0  # prefill: ρ cap from the TTFT SLO; colocated: prefill share φ
+    ttft_ms: float = 0.0  # predicted TTFT percentile at capacity (excl. KV transfer for colocated)
+    tpot_ms: float = 0.0  # predicted TPOT at capacity
+    transfer_ms: float = 0.0  # KV-cache transfer of one request (prefill role)
+    kv_bytes: float = 0.0  # KV bytes one request hands from prefill to decode
+    limit: str = ""  # what limits the capacity (memory, tpot-slo, ttft-slo, max-num-seqs)
+    reason: str = ""  # why the rate is 0
+
+
+@dataclass(frozen=True)
+class Config:
+    gpu_id: str
+    tp: int
+    role: str
+    deployment: Deployment
+    caps: dict[str, ClassCapacity]
+
+    @property
+    def key(self) -> str:
+        return f"{self.gpu_id}:tp{self.tp}:{self.role}"
+
+
+@dataclass
+class CapacityTable:
+    configs: list[Config]
+    excluded: dict[str, str] = field(default_factory=dict)  # gpu id -> why it cannot serve at all
+    tp_notes: dict[str, list[str]] = field(default_factory=dict)  # gpu id -> TP degrees left out and why
+
+    def for_gpu(self, gpu_id: str) -> list[Config]:
+        return [c for c in self.configs if c.gpu_id == gpu_id]
+
+
+def compute_dtype(gpu: Gpu, weight_dtype: str, kv_dtype: str) -> tuple[str | None, str]:
+    """(dtype prefill GEMMs run at, or None, and the reason when None)."""
+    if kv_dtype == "fp8" and gpu.fp8 == "none":
+        return None, f"{gpu.id} cannot hold an FP8 KV cache (no FP8 support)"
+    if weight_dtype == "fp8":
+        if gpu.fp8 in ("ocp", "fnuz"):
+            return "fp8", ""
+        if gpu.fp8 == "weight-only":  # W8A16: FP8 weights, 16-bit math (vLLM Marlin kernels)
+            return ("bf16" if gpu.bf16 else "fp16"), ""
+        return None, f"{gpu.id} has no FP8 support, not even weight-only; use weight_dtype fp16"
+    if weight_dtype == "bf16" and not gpu.bf16:
+        return None, f"{gpu.id} has no bf16 support; set weight_dtype: fp16 to run the model in fp16"
+    return weight_dtype, ""
+
+
+def build_capacity_table(problem: Problem) -> CapacityTable:
+    table = CapacityTable(configs=[])
+    longest = max(c.prompt_tokens + c.output_tokens for c in problem.classes)
+    for entry in problem.entries:
+        gpu = entry.gpu
+        cdt, why = compute_dtype(gpu, problem.weight_dtype, problem.kv_dtype)
+        if cdt is None:
+            table.excluded[gpu.id] = why
+            continue
+        if not gpu.tflops.get(cdt):
+            table.excluded[gpu.id] = f"{gpu.id} has no {cdt} tensor rate in the catalog"
+            continue
+        notes: list[str] = []
+        fitted_any = False
+        best_fit = None
+        for tp in problem.tp_degrees:
+            if tp > gpu.max_tp:
+                notes.append(f"TP{tp} exceeds the {gpu.max_tp}-GPU node/scale-up domain")
+                continue
+            if tp > entry.count:
+                notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.count}")
+                continue
+            d = Deployment(gpu, problem.model, tp, problem.weight_dtype, problem.kv_dtype, cdt, gpu.efficiency)
+            need = longest * d.kv_bytes_per_token_per_gpu
+            if d.kv_budget_bytes < need:
+                short = need - d.kv_budget_bytes
+                best_fit = min(best_fit or math.inf, short)
+                notes.append(
+                    f"TP{tp} does not fit: {d.weight_bytes_per_gpu / 1e9:.1f} GB weights per GPU + workspace "
+                    f"leave {max(d.kv_budget_bytes, 0) / 1e9:.1f} GB of {gpu.mem_bytes * 0.9 / 1e9:.1f} GB "
+                    f"for KV, one {longest}-token request needs {need / 1e9:.2f} GB"
+                )
+                continue
+            fitted_any = True
+            for role in ROLES:
+                caps = {c.name: class_capacity(d, role, c, problem) for c in problem.classes}
+                table.configs.append(Config(gpu.id, tp, role, d, caps))
+        if notes:
+            table.tp_notes[gpu.id] = notes
+        if not fitted_any and gpu.id not in table.excluded:
+            detail = "; ".join(notes) if notes else "no TP degree allowed"
+            table.excluded[gpu.id] = f"{problem.model.id} fits on no {gpu.id} configuration: {detail}"
+    return table
+
+
+def class_capacity(d: Deployment, role: str, c: RequestClass, problem: Problem) -> ClassCapacity:
+    if role == "prefill":
+        return _prefill(d, c, problem)
+    if role == "decode":
+        return _decode(d, c, problem)
+    return _colocated(d, c, problem)
+
+
+def kv_transfer_bytes(d: Deployment, prompt_tokens: int) -> float:
+    return prompt_tokens * d.model.kv_bytes_per_token(d.kv_dtype)
+
+
+def _slo(problem: Problem) -> tuple[float | None, float | None, float]:
+    s = problem.slo
+    if s is None:
+        return None, None, 90.0
+    return s.ttft_ms, s.tpot_ms, s.percentile
+
+
+def _prompt_batches(s: int) -> list[int]:
+    most = max(1, MAX_BATCHED_TOKENS // s)
+    out, b = [], 1
+    while b < most:
+        out.append(b)
+        b *= 2
+    out.append(most)
+    return out
+
+
+def _prefill(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
+    ttft, _, pct = _slo(problem)
+    s = c.prompt_tokens
+    kv_bytes = kv_transfer_bytes(d, s)
+    # each of the t GPUs sends its shard of the KV over its own NIC
+    transfer_ms = kv_bytes / (d.tp * d.gpu.network_gbit_s * 1e9 / 8) * 1e3
+    best = ClassCapacity(0.0, kv_bytes=kv_bytes, transfer_ms=transfer_ms)
+    fastest = math.inf
+    for b in _prompt_batches(s):
+        if b * s > d.max_tokens_in_cache():
+            break
+        service = d.prefill_ms(s, b)
+        fastest = min(fastest, service + transfer_ms)
+        if ttft is None:
+            rho, limit = 1.0, "saturated (no TTFT SLO)"
+        else:
+            rho = max_utilisation(service, ttft - service - transfer_ms, pct)
+            limit = "ttft-slo"
+        rate = rho * b / service * 1e3
+        if rate > best.rate_per_s:
+            wait = wait_quantile_ms(rho, service, pct) if rho < 1 else 0.0
+            best = ClassCapacity(
+                rate, b, service, 0.0, rho, wait + service + transfer_ms, 0.0, transfer_ms, kv_bytes, limit
+            )
+    if best.rate_per_s == 0.0:
+        reason = (
+            f"prefill of {s} tokens + KV transfer takes {fastest:.0f} ms > TTFT SLO {ttft:g} ms"
+            if math.isfinite(fastest)
+            else f"{s}-token prompt does not fit in the KV cache"
+        )
+        return ClassCapacity(0.0, kv_bytes=kv_bytes, transfer_ms=transfer_ms, reason=reason)
+    return best
+
+
+def _decode_batches(d: Deployment, c: RequestClass) -> np.ndarray:
+    most = min(d.max_batch(c.prompt_tokens + c.output_tokens), MAX_NUM_SEQS)
+    return np.arange(1, most + 1, dtype=float)
+
+
+def _decode(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
+    _, tpot, _ = _slo(problem)
+    b = _decode_batches(d, c)
+    if len(b) == 0:
+        return ClassCapacity(0.0, reason="the request's KV does not fit")
+    ctx = c.prompt_tokens + c.output_tokens / 2
+    step = d.decode_step_ms(b, ctx)
+    ok = np.ones_like(b, dtype=bool) if tpot is None else step <= tpot
+    if not ok.any():
+        return ClassCapacity(0.0, reason=f"decode step at batch 1 takes {step[0]:.1f} ms > TPOT SLO {tpot:g} ms")
+    rate = np.where(ok, b / (step * c.output_tokens) * 1e3, 0.0)
+    i = int(np.argmax(rate))
+    limit = _batch_limit(i, len(b), ok, d, c)
+    return ClassCapacity(float(rate[i]), int(b[i]), 0.0, float(step[i]), 0.0, 0.0, float(step[i]), limit=limit)
+
+
+def _batch_limit(i: int, n: int, ok: np.ndarray, d: Deployment, c: RequestClass) -> str:
+    if i + 1 < n and not ok[i + 1]:
+        return "slo"
+    if n == MAX_NUM_SEQS:
+        return "max-num-seqs"
+    return "memory"
+
+
+def _colocated(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
+    """Best over prompts-per-pass n (packing amortises the pass cost but lengthens TTFT)."""
+    best: ClassCapacity | None = None
+    for n in _prompt_batches(c.prompt_tokens):
+        if n * c.prompt_tokens > d.max_tokens_in_cache():
+            break
+        cap = _colocated_at(d, c, problem, n)
+        if best is None or cap.rate_per_s > best.rate_per_s:
+            best = cap
+    return best or ClassCapacity(0.0, reason="the request's KV does not fit")
+
+
+def _colocated_at(d: Deployment, c: RequestClass, problem: Problem, n: int) -> ClassCapacity:
+    ttft, tpot, pct = _slo(problem)
+    s, o = c.prompt_tokens, c.output_tokens
+    b = _decode_batches(d, c)
+    if len(b) == 0:
+        return ClassCapacity(0.0, reason="the request's KV does not fit")
+    pass_ms = d.prefill_ms(s, n)
+    unit_ms = pass_ms / n  # prefill work per request, prompts packed n to a pass
+    step = d.decode_step_ms(b, s + o / 2)
+    rate_per_ms = b / (b * unit_ms + o * step)
+    seen_tpot = step + b * unit_ms / o
+    phi = rate_per_ms * unit_ms
+    ok = np.ones_like(b, dtype=bool)
+    if tpot is not None:
+        ok &= seen_tpot <= tpot
+    ttft_pred = np.array([wait_quantile_ms(float(p), pass_ms, pct) for p in phi]) + pass_ms + step
+    if ttft is not None:
+        ok &= ttft_pred <= ttft
+    if not ok.any():
+        if tpot is not None and seen_tpot[0] > tpot:
+            reason = f"TPOT with interleaved prefill at batch 1 is {seen_tpot[0]:.1f} ms > SLO {tpot:g} ms"
+        else:
+            reason = f"TTFT at batch 1 is {ttft_pred[0]:.0f} ms > SLO {ttft:g} ms"
+        return ClassCapacity(0.0, reason=reason)
+    rate = np.where(ok, rate_per_ms * 1e3, 0.0)
+    i = int(np.argmax(rate))
+    return ClassCapacity(
+        float(rate[i]),
+        int(b[i]),
+        pass_ms,
+        float(step[i]),
+        float(phi[i]),
+        float(ttft_pred[i]),
+        float(seen_tpot[i]),
+        limit=_batch_limit(i, len(b), ok, d, c),
+    )

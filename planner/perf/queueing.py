@@ -1,0 +1,39 @@
+"""Queueing approximations for the TTFT utilisation cap.
+
+A prefill instance is a single server with deterministic service time S (M/D/1). Its mean wait
+is E[Wq] = ρS / (2(1-ρ)) (Pollaczek-Khinchine). For a percentile we use the standard
+exponential-tail approximation of the M/G/1 wait: P(Wq > w) ≈ ρ·exp(-ρw / E[Wq]), so the
+p-quantile is w_p = 0 when ρ ≤ 1-p, else S / (2(1-ρ)) · ln(ρ / (1-p)).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def wait_quantile_ms(rho: float, service_ms: float, percentile: float) -> float:
+    """p-quantile of the M/D/1 waiting time (ms) at utilisation rho; percentile in (0, 100)."""
+    if rho <= 0:
+        return 0.0
+    if rho >= 1:
+        return math.inf
+    tail = 1 - percentile / 100
+    if rho <= tail:
+        return 0.0
+    return service_ms / (2 * (1 - rho)) * math.log(rho / tail)
+
+
+def max_utilisation(service_ms: float, budget_ms: float, percentile: float) -> float:
+    """Largest ρ whose waiting-time quantile stays within `budget_ms` (0 if none)."""
+    if budget_ms < 0:
+        return 0.0
+    lo, hi = 0.0, 1.0 - 1e-9
+    if wait_quantile_ms(hi, service_ms, percentile) <= budget_ms:
+        return hi
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if wait_quantile_ms(mid, service_ms, percentile) <= budget_ms:
+            lo = mid
+        else:
+            hi = mid
+    return lo
