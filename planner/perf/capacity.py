@@ -24,7 +24,7 @@ import numpy as np
 
 from planner.catalog.types import Gpu
 from planner.perf.model import MAX_BATCHED_TOKENS, Deployment
-from planner.perf.queueing import max_utilisation, wait_quantile_ms
+from planner.perf.queueing import max_utilisation, wait_quantile_ms, wait_quantile_ms_array
 from planner.problem import Problem
 from planner.specs.workload import RequestClass
 
@@ -250,7 +250,7 @@ def _colocated_at(d: Deployment, c: RequestClass, problem: Problem, n: int) -> C
     ok = np.ones_like(b, dtype=bool)
     if tpot is not None:
         ok &= seen_tpot <= tpot
-    ttft_pred = np.array([wait_quantile_ms(float(p), pass_ms, pct) for p in phi]) + pass_ms + step
+    ttft_pred = wait_quantile_ms_array(phi, pass_ms, pct) + pass_ms + step
     if ttft is not None:
         ok &= ttft_pred <= ttft
     if not ok.any():

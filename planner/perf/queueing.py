@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def wait_quantile_ms(rho: float, service_ms: float, percentile: float) -> float:
     """p-quantile of the M/D/1 waiting time (ms) at utilisation rho; percentile in (0, 100)."""
@@ -37,3 +39,12 @@ def max_utilisation(service_ms: float, budget_ms: float, percentile: float) -> f
         else:
             hi = mid
     return lo
+
+
+def wait_quantile_ms_array(rho: np.ndarray, service_ms: float, percentile: float) -> np.ndarray:
+    """`wait_quantile_ms` over an array of utilisations."""
+    rho = np.asarray(rho, dtype=float)
+    tail = 1 - percentile / 100
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = service_ms / (2 * (1 - rho)) * np.log(np.maximum(rho, tail) / tail)
+    return np.where(rho >= 1, np.inf, np.where(rho <= tail, 0.0, w))

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from planner.catalog import catalog
-from planner.perf.fit import FitResult, fit_efficiency
+from planner.perf.fit import FitResult, fit_efficiency, predict
 from planner.perf.measurements import SPLITWISE_DTYPE, Measurement, load_splitwise
 
 # family -> the catalog GPU whose measured rows define it
@@ -41,6 +41,19 @@ def fit_defaults(rows: list[Measurement] | None = None) -> dict[str, FitResult]:
             start=gpu.efficiency,
             source=f"fitted on {sum(not m.excluded for m in sub)} measured splitwise rows ({gpu_id}, vLLM 2023, FP16)",
         )
+    return out
+
+
+def evaluate_defaults(rows: list[Measurement] | None = None) -> dict[str, FitResult]:
+    """The shipped efficiency defaults (no fitting) against the measured rows."""
+    rows = rows if rows is not None else load_splitwise()
+    cat = catalog()
+    out = {}
+    for family, gpu_id in FITTED_FAMILIES.items():
+        gpu = cat.gpu(gpu_id)
+        sub = [m for m in rows if m.gpu == gpu_id]
+        preds = [(m, predict(m, gpu, cat.model(m.model), gpu.efficiency, SPLITWISE_DTYPE)) for m in sub]
+        out[family] = FitResult(gpu.efficiency, preds)
     return out
 
 
@@ -92,7 +105,7 @@ def print_table(results: dict[str, FitResult], out=sys.stdout) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    results = fit_defaults()
+    results = fit_defaults() if "--write" in argv else evaluate_defaults()
     print_table(results)
     if "--write" in argv:
         write_fitted(results)

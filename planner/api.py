@@ -1,0 +1,89 @@
+"""The library entry points: files in, plan out. The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from planner.errors import InfeasibleError, InputError
+from planner.optimize.scenarios import baselines, marginal_values, shadow_prices
+from planner.optimize.solve import OBJECTIVES, solve
+from planner.perf.capacity import CapacityTable, build_capacity_table
+from planner.plan import Plan, build_plan
+from planner.problem import Problem, resolve
+from planner.specs import load_fleet, load_workload
+from planner.specs.workload import RequestClass
+
+
+def load_problem(fleet_path: str | Path, workload_path: str | Path, qps: float | None = None) -> Problem:
+    fleet, fleet_doc = load_fleet(fleet_path)
+    workload, workload_doc = load_workload(workload_path)
+    if qps is not None and not (qps > 0 and qps < float("inf")):
+        raise InputError(f"--qps must be a positive number (got {qps})")
+    return resolve(fleet, workload, fleet_doc, workload_doc, qps_target=qps)
+
+
+def default_objective(problem: Problem) -> str:
+    if problem.qps_target is not None:
+        return "min-cost"
+    if problem.slo is None:
+        return "max-tokens-per-dollar"
+    return "max-throughput"
+
+
+def plan_problem(
+    problem: Problem,
+    objective: str | None = None,
+    solver: str = "highs",
+    explain: bool = True,
+    time_limit_s: float | None = None,
+) -> Plan:
+    objective = objective or default_objective(problem)
+    if objective not in OBJECTIVES:
+        raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
+    table = build_capacity_table(problem)
+    _explain_unservable(problem, table)
+    sol = solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+    base = baselines(problem, table, objective, solver) if explain else []
+    marg = marginal_values(problem, objective, solver) if explain else []
+    shadow = shadow_prices(problem, table, objective, sol) if explain else {}
+    return build_plan(problem, table, sol, base, marg, shadow)
+
+
+def plan_files(fleet_path, workload_path, objective=None, qps=None, solver="highs", explain=True, time_limit_s=None) -> Plan:
+    return plan_problem(load_problem(fleet_path, workload_path, qps), objective, solver, explain, time_limit_s)
+
+
+def _explain_unservable(problem: Problem, table: CapacityTable) -> None:
+    """Fail early, with the reason, when some class cannot be served by any configuration."""
+    if not table.configs:
+        reasons = "; ".join(table.excluded.values()) or "no GPU type can run the model"
+        raise InfeasibleError(f"{problem.model.id} cannot be served by this fleet: {reasons}")
+    for k in problem.classes:
+        for phase, roles in (("prefill", ("prefill", "colocated")), ("decode", ("decode", "colocated"))):
+            if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in table.configs):
+                continue
+            why = sorted({c.caps[k.name].reason for c in table.configs if c.role in roles and c.caps[k.name].reason})
+            raise InfeasibleError(
+                f"request class '{k.name}' ({k.prompt_tokens} prompt / {k.output_tokens} output tokens): no "
+                f"configuration meets the SLO for its {phase}: {why[0] if why else 'none fits'}"
+                f"{_best_reachable(table, k, phase)}"
+            )
+
+
+def _best_reachable(table: CapacityTable, k: RequestClass, phase: str) -> str:
+    """The best latency any configuration reaches, so the user knows which SLO is possible."""
+    if phase == "prefill":
+        values = [
+            c.deployment.prefill_ms(k.prompt_tokens, 1) + c.caps[k.name].transfer_ms
+            for c in table.configs
+            if c.role == "prefill"
+        ]
+        what = "TTFT (prefill + KV transfer, no queueing)"
+    else:
+        values = [
+            float(c.deployment.decode_step_ms(1, k.prompt_tokens + k.output_tokens / 2))
+            for c in table.configs
+            if c.role == "decode"
+        ]
+        what = "TPOT (batch 1)"
+    return f"; best reachable {what}: {min(values):.1f} ms" if values else ""

@@ -1,0 +1,503 @@
+"""The plan: the versioned output schema, and its construction from a solution.
+
+Everything a report or a JSON consumer needs is here, in domain units. `metadata` (solver
+name, version, timings) is the only part that may differ between two runs on the same inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from planner import __version__
+from planner.optimize.scenarios import Marginal, Outcome
+from planner.optimize.solve import Solution
+from planner.perf.capacity import CapacityTable, Config
+from planner.perf.queueing import wait_quantile_ms
+from planner.problem import Problem
+
+SCHEMA_VERSION = "1.0"
+SIG = 6  # significant digits of every float in the JSON: stable across solvers and platforms
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Inputs(_Out):
+    fleet: str
+    workload: str
+    digest_sha256: str
+    model: str
+    weight_dtype: str
+    kv_dtype: str
+    objective: str
+    qps_target: float | None
+    ttft_slo_ms: float | None
+    tpot_slo_ms: float | None
+    slo_percentile: float | None
+
+
+class Throughput(_Out):
+    requests_per_s: float
+    input_tokens_per_s: float
+    output_tokens_per_s: float
+
+
+class Cost(_Out):
+    usd_per_hour: float
+    owned_usd_per_hour: float
+    usd_per_million_output_tokens: float | None
+    usd_per_million_tokens: float | None
+
+
+class GpuUse(_Out):
+    gpu: str
+    owned: int
+    used: int
+    price_usd_per_hour: float
+    price_source: str
+    efficiency_source: str
+
+
+class PoolClass(_Out):
+    request_class: str
+    requests_per_s: float
+    capacity_per_instance_per_s: float
+    batch: int
+    prefill_ms: float
+    decode_step_ms: float
+    predicted_ttft_ms: float | None
+    predicted_tpot_ms: float | None
+
+
+class Pool(_Out):
+    gpu: str
+    role: Literal["prefill", "decode", "colocated"]
+    tp: int
+    instances: int
+    gpus: int
+    utilisation: float
+    classes: list[PoolClass]
+
+
+class SloEstimate(_Out):
+    request_class: str
+    ttft_ms: float | None
+    ttft_slo_ms: float | None
+    tpot_ms: float | None
+    tpot_slo_ms: float | None
+    met: bool
+
+
+class KvFlow(_Out):
+    gpu: str
+    direction: Literal["egress", "ingress"]
+    gb_per_s: float
+    capacity_gb_per_s: float
+    share_of_capacity: float
+
+
+class Advantage(_Out):
+    gpu: str
+    price_usd_per_hour: float
+    prefill_per_gpu_per_s: float
+    decode_per_gpu_per_s: float
+    colocated_per_gpu_per_s: float
+    prefill_to_decode_ratio: float | None
+    usd_per_hour_per_prefill_rps: float | None
+    usd_per_hour_per_decode_rps: float | None
+    best_tp: dict[str, int]
+
+
+class Baseline(_Out):
+    name: str
+    feasible: bool
+    requests_per_s: float | None
+    cost_usd_per_hour: float | None
+    gain_of_plan: float | None  # how much better the plan is, in the objective's terms (0.25 = 25%)
+    pools: dict[str, int] | None
+    reason: str | None
+
+
+class MarginalValue(_Out):
+    gpu: str
+    added_gpus: int
+    feasible: bool
+    delta_requests_per_s: float | None
+    delta_cost_usd_per_hour: float | None
+    delta_objective: float | None
+    lp_shadow_price: float | None
+
+
+class Binding(_Out):
+    constraint: str
+    family: str
+    meaning: str
+    slack: float
+
+
+class Excluded(_Out):
+    gpu: str
+    reason: str
+
+
+class Metadata(_Out):
+    planner_version: str
+    solver: str
+    solver_version: str
+    solve_seconds: float
+    solves: int
+    stages: list[str]
+
+
+class Plan(_Out):
+    schema_version: str
+    inputs: Inputs
+    status: Literal["optimal", "feasible"]
+    mip_gap: float
+    objective_value: float
+    objective_unit: str
+    throughput: Throughput
+    cost: Cost
+    gpus: list[GpuUse]
+    pools: list[Pool]
+    slo_estimates: list[SloEstimate]
+    kv_flows: list[KvFlow]
+    advantage: list[Advantage]
+    baselines: list[Baseline]
+    marginal_values: list[MarginalValue]
+    binding: list[Binding]
+    excluded: list[Excluded]
+    notes: list[str]
+    metadata: Metadata
+
+
+def _r(x: float | None) -> float | None:
+    """Round to SIG significant digits (and -0.0 to 0.0)."""
+    if x is None:
+        return None
+    if x == 0 or not math.isfinite(x):
+        return 0.0 if x == 0 else x
+    return float(f"{x:.{SIG}g}") + 0.0
+
+
+def inputs_digest(problem: Problem) -> str:
+    """SHA-256 of the resolved inputs (fleet, prices, model, classes, SLOs, target)."""
+    doc = {
+        "entries": [
+            {"gpu": e.gpu.id, "count": e.count, "price": e.price_usd_per_hour, "gpu_facts": repr(e.gpu)}
+            for e in problem.entries
+        ],
+        "model": repr(problem.model),
+        "dtypes": [problem.weight_dtype, problem.kv_dtype],
+        "classes": [c.model_dump() for c in problem.classes],
+        "slo": problem.slo.model_dump() if problem.slo else None,
+        "qps_target": problem.qps_target,
+        "tp": list(problem.tp_degrees),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def objective_unit(objective: str) -> str:
+    return {
+        "max-throughput": "requests/s",
+        "min-cost": "USD/hour",
+        "max-tokens-per-dollar": "output tokens per USD",
+    }[objective]
+
+
+def objective_value(objective: str, rate: float, cost: float, problem: Problem) -> float:
+    if objective == "min-cost":
+        return cost
+    if objective == "max-tokens-per-dollar":
+        return rate * problem.mean_output_tokens * 3600 / cost if cost > 0 else 0.0
+    return rate
+
+
+def build_plan(
+    problem: Problem,
+    table: CapacityTable,
+    sol: Solution,
+    baselines: list[Outcome],
+    marginals: list[Marginal],
+    shadow: dict[str, float],
+) -> Plan:
+    by_key = {c.key: c for c in sol.milp.configs}
+    pools = [_pool(by_key[key], n, sol, problem) for key, n in sol.instances.items()]
+    pools.sort(key=lambda p: (_gpu_order(problem, p.gpu), ("prefill", "decode", "colocated").index(p.role), p.tp))
+    rate, cost = sol.rate_per_s, sol.cost_usd_per_hour
+    in_tps = rate * problem.mean_prompt_tokens
+    out_tps = rate * problem.mean_output_tokens
+    owned = sum(e.count * e.price_usd_per_hour for e in problem.entries)
+    used = {e.gpu.id: 0 for e in problem.entries}
+    for p in pools:
+        used[p.gpu] += p.gpus
+    obj = objective_value(sol.objective, rate, cost, problem)
+    slo = problem.slo
+    return Plan(
+        schema_version=SCHEMA_VERSION,
+        inputs=Inputs(
+            fleet=problem.fleet_name,
+            workload=problem.workload_name,
+            digest_sha256=inputs_digest(problem),
+            model=problem.model.id,
+            weight_dtype=problem.weight_dtype,
+            kv_dtype=problem.kv_dtype,
+            objective=sol.objective,
+            qps_target=problem.qps_target,
+            ttft_slo_ms=slo.ttft_ms if slo else None,
+            tpot_slo_ms=slo.tpot_ms if slo else None,
+            slo_percentile=slo.percentile if slo else None,
+        ),
+        status="optimal" if sol.proven_optimal else "feasible",
+        mip_gap=_r(sol.gap),
+        objective_value=_r(obj),
+        objective_unit=objective_unit(sol.objective),
+        throughput=Throughput(requests_per_s=_r(rate), input_tokens_per_s=_r(in_tps), output_tokens_per_s=_r(out_tps)),
+        cost=Cost(
+            usd_per_hour=_r(cost),
+            owned_usd_per_hour=_r(owned),
+            usd_per_million_output_tokens=_r(cost / (out_tps * 3600) * 1e6) if out_tps > 0 else None,
+            usd_per_million_tokens=_r(cost / ((in_tps + out_tps) * 3600) * 1e6) if out_tps > 0 else None,
+        ),
+        gpus=[
+            GpuUse(
+                gpu=e.gpu.id,
+                owned=e.count,
+                used=used[e.gpu.id],
+                price_usd_per_hour=_r(e.price_usd_per_hour),
+                price_source=e.price_source,
+                efficiency_source=e.gpu.efficiency.source,
+            )
+            for e in problem.entries
+        ],
+        pools=pools,
+        slo_estimates=_slo_estimates(pools, problem),
+        kv_flows=_kv_flows(sol),
+        advantage=advantage_table(problem, table),
+        baselines=[_baseline(b, sol, problem) for b in baselines],
+        marginal_values=[_marginal(m, sol, problem, shadow) for m in marginals],
+        binding=_binding(sol, problem),
+        excluded=[Excluded(gpu=g, reason=r) for g, r in table.excluded.items()],
+        notes=_notes(problem, table),
+        metadata=Metadata(
+            planner_version=__version__,
+            solver=sol.solver,
+            solver_version=sol.solver_version,
+            solve_seconds=round(sol.solve_seconds, 4),
+            solves=sol.solves,
+            stages=sol.stages,
+        ),
+    )
+
+
+def _gpu_order(problem: Problem, gpu_id: str) -> int:
+    return [e.gpu.id for e in problem.entries].index(gpu_id)
+
+
+def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
+    busy = sum(sol.flows.get((c.key, k.name), 0.0) / c.caps[k.name].rate_per_s for k in problem.classes if c.caps[k.name].rate_per_s > 0)
+    u = min(1.0, busy / n)
+    pct = problem.slo.percentile if problem.slo else 90.0
+    classes = []
+    for k in problem.classes:
+        cap = c.caps[k.name]
+        r = sol.flows.get((c.key, k.name), 0.0)
+        if r <= 0:
+            continue
+        ttft = tpot = None
+        if c.role == "prefill":
+            rho = u * cap.utilisation_cap
+            ttft = wait_quantile_ms(rho, cap.prefill_ms, pct) + cap.prefill_ms + cap.transfer_ms
+        elif c.role == "decode":
+            tpot = float(c.deployment.decode_step_ms(max(1.0, u * cap.batch), k.prompt_tokens + k.output_tokens / 2))
+        else:
+            b = max(1.0, u * cap.batch)
+            step = float(c.deployment.decode_step_ms(b, k.prompt_tokens + k.output_tokens / 2))
+            unit_ms = cap.utilisation_cap / cap.rate_per_s * 1e3  # prefill work per request: φ / r
+            ttft = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct) + cap.prefill_ms + step
+            tpot = step + b * unit_ms / k.output_tokens
+        classes.append(
+            PoolClass(
+                request_class=k.name,
+                requests_per_s=_r(r),
+                capacity_per_instance_per_s=_r(cap.rate_per_s),
+                batch=cap.batch,
+                prefill_ms=_r(cap.prefill_ms),
+                decode_step_ms=_r(cap.step_ms),
+                predicted_ttft_ms=_r(ttft),
+                predicted_tpot_ms=_r(tpot),
+            )
+        )
+    return Pool(gpu=c.gpu_id, role=c.role, tp=c.tp, instances=n, gpus=n * c.tp, utilisation=_r(u), classes=classes)
+
+
+def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:
+    """Worst predicted TTFT and TPOT per class over the pools that serve it."""
+    slo = problem.slo
+    out = []
+    for k in problem.classes:
+        ttfts = [pc.predicted_ttft_ms for p in pools for pc in p.classes if pc.request_class == k.name and pc.predicted_ttft_ms is not None]
+        tpots = [pc.predicted_tpot_ms for p in pools for pc in p.classes if pc.request_class == k.name and pc.predicted_tpot_ms is not None]
+        ttft, tpot = (max(ttfts) if ttfts else None), (max(tpots) if tpots else None)
+        met = True
+        if slo and slo.ttft_ms is not None and ttft is not None:
+            met &= ttft <= slo.ttft_ms * (1 + 1e-6)
+        if slo and slo.tpot_ms is not None and tpot is not None:
+            met &= tpot <= slo.tpot_ms * (1 + 1e-6)
+        out.append(
+            SloEstimate(
+                request_class=k.name,
+                ttft_ms=_r(ttft),
+                ttft_slo_ms=slo.ttft_ms if slo else None,
+                tpot_ms=_r(tpot),
+                tpot_slo_ms=slo.tpot_ms if slo else None,
+                met=bool(met),
+            )
+        )
+    return out
+
+
+def _kv_flows(sol: Solution) -> list[KvFlow]:
+    out = []
+    for name, c in sol.milp.constraints.items():
+        fam, _, gpu = name.partition(":")
+        if fam not in ("kv-egress", "kv-ingress"):
+            continue
+        flow = cap = 0.0
+        for v, coef in c.items():
+            val = v.value() or 0.0
+            if coef > 0:
+                flow += coef * val
+            else:
+                cap += -coef * val
+        if flow <= 1e-12:
+            continue
+        out.append(
+            KvFlow(
+                gpu=gpu,
+                direction="egress" if fam == "kv-egress" else "ingress",
+                gb_per_s=_r(flow),
+                capacity_gb_per_s=_r(cap),
+                share_of_capacity=_r(flow / cap) if cap > 0 else 0.0,
+            )
+        )
+    return out
+
+
+def mix_capacity_per_gpu(c: Config, problem: Problem) -> float:
+    """Requests/s per GPU for the workload's class mix (harmonic: busy time adds up)."""
+    t = 0.0
+    for k in problem.classes:
+        r = c.caps[k.name].rate_per_s
+        if r <= 0:
+            return 0.0
+        t += k.share / r
+    return 1.0 / t / c.tp if t > 0 else 0.0
+
+
+def advantage_table(problem: Problem, table: CapacityTable) -> list[Advantage]:
+    out = []
+    for e in problem.entries:
+        best: dict[str, tuple[float, int]] = {}
+        for c in table.for_gpu(e.gpu.id):
+            v = mix_capacity_per_gpu(c, problem)
+            if v > best.get(c.role, (0.0, 0))[0]:
+                best[c.role] = (v, c.tp)
+        if not best:
+            continue
+        pre, dec, col = (best.get(r, (0.0, 0))[0] for r in ("prefill", "decode", "colocated"))
+        price = e.price_usd_per_hour
+        out.append(
+            Advantage(
+                gpu=e.gpu.id,
+                price_usd_per_hour=_r(price),
+                prefill_per_gpu_per_s=_r(pre),
+                decode_per_gpu_per_s=_r(dec),
+                colocated_per_gpu_per_s=_r(col),
+                prefill_to_decode_ratio=_r(pre / dec) if dec > 0 else None,
+                usd_per_hour_per_prefill_rps=_r(price / pre) if pre > 0 else None,
+                usd_per_hour_per_decode_rps=_r(price / dec) if dec > 0 else None,
+                best_tp={r: tp for r, (v, tp) in best.items() if v > 0},
+            )
+        )
+    return out
+
+
+def _gain(plan_score: float, base_score: float, objective: str) -> float | None:
+    if base_score == float("-inf"):
+        return None
+    if objective == "min-cost":  # scores are negative costs: how much more the baseline costs
+        return (base_score / plan_score - 1) if plan_score < 0 else None
+    return (plan_score / base_score - 1) if base_score > 0 else None
+
+
+def _plan_outcome(sol: Solution) -> Outcome:
+    return Outcome("plan", True, sol.rate_per_s, sol.cost_usd_per_hour, sol.instances)
+
+
+def _baseline(b: Outcome, sol: Solution, problem: Problem) -> Baseline:
+    obj = sol.objective
+    return Baseline(
+        name=b.name,
+        feasible=b.feasible,
+        requests_per_s=_r(b.rate_per_s) if b.feasible else None,
+        cost_usd_per_hour=_r(b.cost_usd_per_hour) if b.feasible else None,
+        gain_of_plan=_r(_gain(_plan_outcome(sol).score(obj), b.score(obj), obj)),
+        pools=dict(sorted(b.instances.items())) if b.instances else None,
+        reason=b.reason or None,
+    )
+
+
+def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, float]) -> MarginalValue:
+    o = m.outcome
+    obj = sol.objective
+    base = objective_value(obj, sol.rate_per_s, sol.cost_usd_per_hour, problem)
+    return MarginalValue(
+        gpu=m.gpu_id,
+        added_gpus=m.added_gpus,
+        feasible=o.feasible,
+        delta_requests_per_s=_r(o.rate_per_s - sol.rate_per_s) if o.feasible else None,
+        delta_cost_usd_per_hour=_r(o.cost_usd_per_hour - sol.cost_usd_per_hour) if o.feasible else None,
+        delta_objective=_r(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem) - base) if o.feasible else None,
+        lp_shadow_price=_r(shadow[m.gpu_id] * m.added_gpus) if m.gpu_id in shadow else None,
+    )
+
+
+_MEANING = {
+    "gpus": "every GPU of this type is in use",
+    "kv-egress": "the prefill pools' NICs are saturated by KV-cache transfers",
+    "kv-ingress": "the decode pools' NICs are saturated by KV-cache transfers",
+    "busy": "this pool runs at its SLO-limited capacity",
+}
+
+
+def _binding(sol: Solution, problem: Problem) -> list[Binding]:
+    out = []
+    for name, slack in sol.slacks.items():
+        fam = name.split(":", 1)[0]
+        if fam not in _MEANING:
+            continue
+        if fam == "busy" and name.split(":", 1)[1] not in sol.instances:
+            continue  # an unused configuration is trivially at 0 of 0
+        scale = max(1.0, abs(sol.milp.constraints[name].constant))
+        if slack <= 1e-6 * scale:
+            out.append(Binding(constraint=name, family=fam, meaning=_MEANING[fam], slack=_r(max(slack, 0.0))))
+    return out
+
+
+def _notes(problem: Problem, table: CapacityTable) -> list[str]:
+    notes = []
+    for e in problem.entries:
+        if e.gpu.efficiency.source.startswith("borrowed"):
+            notes.append(f"{e.gpu.id}: efficiency parameters {e.gpu.efficiency.source}")
+        for n in table.tp_notes.get(e.gpu.id, []):
+            notes.append(f"{e.gpu.id}: {n}")
+    if problem.slo is None:
+        notes.append("no SLOs: offline batch work; queues may grow, capacities are saturated throughput")
+    return notes

@@ -1,0 +1,1 @@
+"""Rendering a plan: the terminal report (rich) and the JSON export."""

@@ -1,0 +1,67 @@
+"""JSON export: versioned, deterministic, written atomically.
+
+Everything but the `metadata` block is a function of the inputs: same inputs, same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from planner.errors import InputError
+from planner.plan import Plan
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.model_dump(mode="json"), indent=2, sort_keys=False) + "\n"
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: never a half-written file."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"{p}: folder '{folder}' does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InputError(f"{p}: cannot write: {e.strerror}") from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def export(plan: Plan, target: str) -> None:
+    """`-` writes to stdout, anything else is a file path."""
+    text = plan_json(plan)
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(target, text)
+
+
+def schema_path() -> Path:
+    return Path(str(resources.files("planner") / "schema" / "plan.schema.json"))
+
+
+def generated_schema() -> str:
+    schema = Plan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,191 @@
+"""The terminal report: the plan first, then why (advantage, baselines, marginal values)."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from planner.plan import Plan
+
+
+def _f(x: float | None, digits: int = 2, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.{digits}f}{unit}"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1%}"
+
+
+def render(plan: Plan, console: Console, explain: bool = True) -> None:
+    for part in report_parts(plan, explain):
+        console.print(part)
+
+
+def report_parts(plan: Plan, explain: bool = True) -> list:
+    i = plan.inputs
+    status = "proven optimal" if plan.status == "optimal" else f"not proven optimal (MIP gap {plan.mip_gap:.3%})"
+    slo = (
+        f"TTFT p{i.slo_percentile:g} ≤ {i.ttft_slo_ms:g} ms, TPOT ≤ {i.tpot_slo_ms:g} ms"
+        if i.ttft_slo_ms or i.tpot_slo_ms
+        else "no SLOs (offline batch)"
+    )
+    target = f", target {i.qps_target:g} req/s" if i.qps_target else ""
+    head = Text.assemble(
+        ("planner ", "bold"),
+        f"{i.workload} on {i.fleet}: {i.model} ({i.weight_dtype} weights, {i.kv_dtype} KV), {slo}\n",
+        f"objective {i.objective}{target}: {status}",
+    )
+    parts: list = [head, _pools(plan), _summary(plan), _slo(plan)]
+    if explain:
+        parts += [_advantage(plan), _baselines(plan), _marginal(plan), _binding(plan)]
+    if plan.excluded or plan.notes:
+        parts.append(_notes(plan))
+    return parts
+
+
+def _pools(plan: Plan) -> Table:
+    t = Table(title="Plan", box=box.SIMPLE_HEAVY, title_justify="left")
+    for col in ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap./inst. req/s", "served req/s"):
+        t.add_column(col, justify="right" if col not in ("GPU", "role", "class") else "left")
+    owned = {g.gpu: g.owned for g in plan.gpus}
+    for p in plan.pools:
+        for j, c in enumerate(p.classes):
+            first = j == 0
+            t.add_row(
+                p.gpu if first else "",
+                p.role if first else "",
+                str(p.tp) if first else "",
+                str(p.instances) if first else "",
+                f"{p.gpus}/{owned[p.gpu]}" if first else "",
+                c.request_class,
+                str(c.batch),
+                f"{p.utilisation:.0%}" if first else "",
+                _f(c.capacity_per_instance_per_s, 3),
+                _f(c.requests_per_s, 3),
+            )
+    return t
+
+
+def _summary(plan: Plan) -> Table:
+    t = Table(box=box.SIMPLE, show_header=False)
+    t.add_column("", style="bold")
+    t.add_column("", justify="right")
+    tp, c = plan.throughput, plan.cost
+    t.add_row("throughput", f"{tp.requests_per_s:,.3f} req/s")
+    t.add_row("", f"{tp.input_tokens_per_s:,.0f} input tok/s, {tp.output_tokens_per_s:,.0f} output tok/s")
+    t.add_row("cost", f"${c.usd_per_hour:,.2f}/h for GPUs in use (fleet ${c.owned_usd_per_hour:,.2f}/h)")
+    if c.usd_per_million_output_tokens is not None:
+        t.add_row("", f"${c.usd_per_million_output_tokens:,.3f} per million output tokens")
+    used = ", ".join(f"{g.gpu} {g.used}/{g.owned}" for g in plan.gpus)
+    t.add_row("GPUs used", used)
+    return t
+
+
+def _slo(plan: Plan) -> Table:
+    t = Table(title="Predicted latency at the planned load (worst pool)", box=box.SIMPLE, title_justify="left")
+    for col in ("class", "TTFT ms", "SLO", "TPOT ms", "SLO", "met"):
+        t.add_column(col, justify="left" if col == "class" else "right")
+    for s in plan.slo_estimates:
+        t.add_row(
+            s.request_class,
+            _f(s.ttft_ms, 0),
+            _f(s.ttft_slo_ms, 0),
+            _f(s.tpot_ms, 1),
+            _f(s.tpot_slo_ms, 0),
+            "yes" if s.met else "NO",
+        )
+    return t
+
+
+def _advantage(plan: Plan) -> Group:
+    t = Table(title="Comparative advantage (per GPU, this workload's class mix)", box=box.SIMPLE, title_justify="left")
+    for col in ("GPU", "$/h", "prefill req/s", "decode req/s", "colocated req/s", "prefill/decode", "$/h per prefill req/s", "$/h per decode req/s"):
+        t.add_column(col, justify="left" if col == "GPU" else "right")
+    for a in plan.advantage:
+        t.add_row(
+            a.gpu,
+            _f(a.price_usd_per_hour),
+            _f(a.prefill_per_gpu_per_s, 3),
+            _f(a.decode_per_gpu_per_s, 3),
+            _f(a.colocated_per_gpu_per_s, 3),
+            _f(a.prefill_to_decode_ratio, 2),
+            _f(a.usd_per_hour_per_prefill_rps),
+            _f(a.usd_per_hour_per_decode_rps),
+        )
+    return Group(t, Text(advantage_sentence(plan)))
+
+
+def advantage_sentence(plan: Plan) -> str:
+    rows = [a for a in plan.advantage if a.prefill_to_decode_ratio]
+    if len(rows) < 2:
+        return ""
+    hi = max(rows, key=lambda a: a.prefill_to_decode_ratio)
+    lo = min(rows, key=lambda a: a.prefill_to_decode_ratio)
+    share = {}
+    for g in (hi.gpu, lo.gpu):
+        pre = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "prefill")
+        dec = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "decode")
+        col = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "colocated")
+        share[g] = (pre, dec, col)
+    follows = share[hi.gpu][0] >= share[hi.gpu][1] and share[lo.gpu][1] >= share[lo.gpu][0]
+    verdict = (
+        "The plan follows it."
+        if follows
+        else "The plan does not follow it fully: integer instance sizes, SLO limits and the fleet's counts "
+        "decide the split (see the binding constraints and baselines)."
+    )
+    return (
+        f"{hi.gpu} has the comparative advantage in prefill (prefill/decode {hi.prefill_to_decode_ratio:.2f} vs "
+        f"{lo.prefill_to_decode_ratio:.2f} for {lo.gpu}); {lo.gpu} in decode. "
+        f"Plan: {hi.gpu} prefill/decode/colocated GPUs {share[hi.gpu][0]}/{share[hi.gpu][1]}/{share[hi.gpu][2]}, "
+        f"{lo.gpu} {share[lo.gpu][0]}/{share[lo.gpu][1]}/{share[lo.gpu][2]}. {verdict}"
+    )
+
+
+def _baselines(plan: Plan) -> Table:
+    t = Table(title="Baselines on the same inputs", box=box.SIMPLE, title_justify="left")
+    for col in ("baseline", "req/s", "$/h", "plan is better by", "note"):
+        t.add_column(col, justify="left" if col in ("baseline", "note") else "right")
+    for b in plan.baselines:
+        t.add_row(
+            b.name,
+            _f(b.requests_per_s, 3),
+            _f(b.cost_usd_per_hour),
+            _pct(b.gain_of_plan) if b.feasible else "infeasible",
+            (b.reason or "")[:80],
+        )
+    return t
+
+
+def _marginal(plan: Plan) -> Table:
+    unit = plan.objective_unit
+    t = Table(title="Marginal value of more GPUs (re-solved)", box=box.SIMPLE, title_justify="left")
+    for col in ("add", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price"):
+        t.add_column(col, justify="left" if col == "add" else "right")
+    for m in plan.marginal_values:
+        t.add_row(
+            f"+{m.added_gpus} {m.gpu}",
+            _f(m.delta_requests_per_s, 3),
+            _f(m.delta_cost_usd_per_hour),
+            _f(m.delta_objective, 3),
+            _f(m.lp_shadow_price, 3),
+        )
+    return t
+
+
+def _binding(plan: Plan) -> Table:
+    t = Table(title="Binding constraints", box=box.SIMPLE, title_justify="left")
+    t.add_column("constraint")
+    t.add_column("meaning")
+    for b in plan.binding:
+        t.add_row(b.constraint, b.meaning)
+    return t
+
+
+def _notes(plan: Plan) -> Text:
+    lines = [f"excluded {e.gpu}: {e.reason}" for e in plan.excluded] + [f"note: {n}" for n in plan.notes]
+    return Text("\n".join(lines), style="dim")
