@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from planner.errors import InfeasibleError, InputError
-from planner.optimize.scenarios import baselines, marginal_values, shadow_prices
+from planner.optimize.scenarios import explain as explain_plan
+from planner.optimize.scenarios import shadow_prices
 from planner.optimize.solve import OBJECTIVES, solve
 from planner.perf.capacity import CapacityTable, build_capacity_table
 from planner.plan import Plan, build_plan
@@ -43,8 +44,7 @@ def plan_problem(
     table = build_capacity_table(problem)
     _explain_unservable(problem, table)
     sol = solve(problem, table, objective, solver, time_limit_s=time_limit_s)
-    base = baselines(problem, table, objective, solver) if explain else []
-    marg = marginal_values(problem, objective, solver) if explain else []
+    base, marg = explain_plan(problem, table, objective, solver) if explain else ([], [])
     shadow = shadow_prices(problem, table, objective, sol) if explain else {}
     return build_plan(problem, table, sol, base, marg, shadow)
 

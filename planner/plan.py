@@ -117,6 +117,7 @@ class Advantage(_Out):
 class Baseline(_Out):
     name: str
     feasible: bool
+    objective_value: float | None
     requests_per_s: float | None
     cost_usd_per_hour: float | None
     gain_of_plan: float | None  # how much better the plan is, in the objective's terms (0.25 = 25%)
@@ -308,19 +309,22 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
     for k in problem.classes:
         cap = c.caps[k.name]
         r = sol.flows.get((c.key, k.name), 0.0)
-        if r <= 0:
-            continue
+        if r <= 1e-6 * max(1.0, sol.rate_per_s):
+            continue  # solver round-off, not traffic
         ttft = tpot = None
+        has_ttft = problem.slo is not None and problem.slo.ttft_ms is not None
         if c.role == "prefill":
             rho = u * cap.utilisation_cap
-            ttft = wait_quantile_ms(rho, cap.prefill_ms, pct) + cap.prefill_ms + cap.transfer_ms
+            if has_ttft:  # without a TTFT SLO the queue may grow without bound: no prediction
+                ttft = wait_quantile_ms(rho, cap.prefill_ms, pct) + cap.prefill_ms + cap.transfer_ms
         elif c.role == "decode":
             tpot = float(c.deployment.decode_step_ms(max(1.0, u * cap.batch), k.prompt_tokens + k.output_tokens / 2))
         else:
             b = max(1.0, u * cap.batch)
             step = float(c.deployment.decode_step_ms(b, k.prompt_tokens + k.output_tokens / 2))
             unit_ms = cap.utilisation_cap / cap.rate_per_s * 1e3  # prefill work per request: φ / r
-            ttft = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct) + cap.prefill_ms + step
+            if has_ttft:
+                ttft = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct) + cap.prefill_ms + step
             tpot = step + b * unit_ms / k.output_tokens
         classes.append(
             PoolClass(
@@ -361,6 +365,11 @@ def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:
             )
         )
     return out
+
+
+def _kv_capacity(c) -> float:
+    """NIC capacity (GB/s) of the pools in a kv-egress/kv-ingress constraint at the solution."""
+    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0)
 
 
 def _kv_flows(sol: Solution) -> list[KvFlow]:
@@ -433,8 +442,10 @@ def _gain(plan_score: float, base_score: float, objective: str) -> float | None:
     if base_score == float("-inf"):
         return None
     if objective == "min-cost":  # scores are negative costs: how much more the baseline costs
-        return (base_score / plan_score - 1) if plan_score < 0 else None
-    return (plan_score / base_score - 1) if base_score > 0 else None
+        g = (base_score / plan_score - 1) if plan_score < 0 else None
+    else:
+        g = (plan_score / base_score - 1) if base_score > 0 else None
+    return None if g is None else (0.0 if abs(g) < 1e-6 else g)  # within the tie-break tolerance
 
 
 def _plan_outcome(sol: Solution) -> Outcome:
@@ -446,6 +457,7 @@ def _baseline(b: Outcome, sol: Solution, problem: Problem) -> Baseline:
     return Baseline(
         name=b.name,
         feasible=b.feasible,
+        objective_value=_r(objective_value(obj, b.rate_per_s, b.cost_usd_per_hour, problem)) if b.feasible else None,
         requests_per_s=_r(b.rate_per_s) if b.feasible else None,
         cost_usd_per_hour=_r(b.cost_usd_per_hour) if b.feasible else None,
         gain_of_plan=_r(_gain(_plan_outcome(sol).score(obj), b.score(obj), obj)),
@@ -458,13 +470,18 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
     o = m.outcome
     obj = sol.objective
     base = objective_value(obj, sol.rate_per_s, sol.cost_usd_per_hour, problem)
+
+    def _d(new: float, old: float) -> float | None:
+        d = new - old
+        return _r(0.0 if abs(d) <= 1e-6 * max(1.0, abs(old)) else d)  # tie-break tolerance, not value
+
     return MarginalValue(
         gpu=m.gpu_id,
         added_gpus=m.added_gpus,
         feasible=o.feasible,
-        delta_requests_per_s=_r(o.rate_per_s - sol.rate_per_s) if o.feasible else None,
-        delta_cost_usd_per_hour=_r(o.cost_usd_per_hour - sol.cost_usd_per_hour) if o.feasible else None,
-        delta_objective=_r(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem) - base) if o.feasible else None,
+        delta_requests_per_s=_d(o.rate_per_s, sol.rate_per_s) if o.feasible else None,
+        delta_cost_usd_per_hour=_d(o.cost_usd_per_hour, sol.cost_usd_per_hour) if o.feasible else None,
+        delta_objective=_d(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem), base) if o.feasible else None,
         lp_shadow_price=_r(shadow[m.gpu_id] * m.added_gpus) if m.gpu_id in shadow else None,
     )
 
@@ -485,6 +502,8 @@ def _binding(sol: Solution, problem: Problem) -> list[Binding]:
             continue
         if fam == "busy" and name.split(":", 1)[1] not in sol.instances:
             continue  # an unused configuration is trivially at 0 of 0
+        if fam in ("kv-egress", "kv-ingress") and not _kv_capacity(sol.milp.constraints[name]):
+            continue  # no pool of that role on that GPU type: 0 of 0
         scale = max(1.0, abs(sol.milp.constraints[name].constant))
         if slack <= 1e-6 * scale:
             out.append(Binding(constraint=name, family=fam, meaning=_MEANING[fam], slack=_r(max(slack, 0.0))))

@@ -60,6 +60,7 @@ def build_milp(problem: Problem, table: CapacityTable, roles: set[str] | None = 
         and (roles is None or c.role in roles)
         and any(cap.rate_per_s > 0 for cap in c.caps.values())
     ]
+    configs = prune_dominated(configs)
     prob = pulp.LpProblem("planner", pulp.LpMaximize)
     m = Milp(prob=prob, configs=configs, lam=prob.add_variable("lambda", 0))
     define_instances(m, problem)
@@ -68,6 +69,29 @@ def build_milp(problem: Problem, table: CapacityTable, roles: set[str] | None = 
     define_demand(m, problem)
     define_kv_network(m, problem)
     return m
+
+
+def prune_dominated(configs: list[Config]) -> list[Config]:
+    """Drop configurations another one beats exactly.
+
+    A TP-b instance of some GPU type and role is dominated by TP-a (a divides b) when b/a TP-a
+    instances serve at least as much of every class: they use the same GPUs, the same NICs and
+    meet the same SLOs (capacities already include them), so any plan with the TP-b instance
+    has an equal-or-better twin without it. Fewer integer variables, same optimum.
+    """
+    keep = []
+    for c in configs:
+        dominated = any(
+            o.gpu_id == c.gpu_id
+            and o.role == c.role
+            and o.tp < c.tp
+            and c.tp % o.tp == 0
+            and all(o.caps[k].rate_per_s * (c.tp // o.tp) >= c.caps[k].rate_per_s for k in c.caps)
+            for o in configs
+        )
+        if not dominated:
+            keep.append(c)
+    return keep
 
 
 def define_instances(m: Milp, problem: Problem) -> None:

@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pulp
 
 from planner.errors import InfeasibleError, PlannerError
 from planner.optimize.milp import build_milp, cost_expression
-from planner.optimize.solve import Solution, _quiet_stdout, make_solver, solve
+from planner.optimize.solve import Solution, make_solver, quiet_stdout, solve
 from planner.perf.capacity import CapacityTable, build_capacity_table
 from planner.problem import Problem
 
@@ -49,12 +51,17 @@ def _outcome(name: str, problem: Problem, table: CapacityTable, objective: str, 
     return Outcome(name, True, s.rate_per_s, s.cost_usd_per_hour, s.instances)
 
 
-def baselines(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list[Outcome]:
-    out = [_outcome("no-disaggregation", problem, table, objective, solver, roles={"colocated"})]
+def _baseline_jobs(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list:
+    jobs = [lambda: _outcome("no-disaggregation", problem, table, objective, solver, roles={"colocated"})]
     if len(problem.entries) > 1:
         for e in problem.entries:
-            out.append(_outcome(f"only {e.gpu.id}", problem.restricted({e.gpu.id}), table, objective, solver))
-    return out
+            p = problem.restricted({e.gpu.id})
+            jobs.append(lambda p=p, g=e.gpu.id: _outcome(f"only {g}", p, table, objective, solver))
+    return jobs
+
+
+def baselines(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list[Outcome]:
+    return [job() for job in _baseline_jobs(problem, table, objective, solver)]
 
 
 @dataclass(frozen=True)
@@ -64,15 +71,33 @@ class Marginal:
     outcome: Outcome
 
 
-def marginal_values(problem: Problem, objective: str, solver: str) -> list[Marginal]:
-    out = []
+def _marginal_jobs(problem: Problem, objective: str, solver: str) -> list:
+    jobs = []
     for e in problem.entries:
-        steps = sorted({1, e.gpu.gpus_per_node})
-        for add in steps:
+        for add in sorted({1, e.gpu.gpus_per_node}):
             p = problem.with_count(e.gpu.id, e.count + add)
-            table = build_capacity_table(p)
-            out.append(Marginal(e.gpu.id, add, _outcome(f"+{add} {e.gpu.id}", p, table, objective, solver)))
-    return out
+
+            def job(p=p, g=e.gpu.id, add=add) -> Marginal:
+                return Marginal(g, add, _outcome(f"+{add} {g}", p, build_capacity_table(p), objective, solver))
+
+            jobs.append(job)
+    return jobs
+
+
+def marginal_values(problem: Problem, objective: str, solver: str) -> list[Marginal]:
+    return [job() for job in _marginal_jobs(problem, objective, solver)]
+
+
+def explain(problem: Problem, table: CapacityTable, objective: str, solver: str) -> tuple[list[Outcome], list[Marginal]]:
+    """Baselines and marginal values, solved in parallel (each solve is single-threaded and
+    deterministic, so the results do not depend on the order they finish in)."""
+    base_jobs = _baseline_jobs(problem, table, objective, solver)
+    marg_jobs = _marginal_jobs(problem, objective, solver)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with quiet_stdout(), ThreadPoolExecutor(max_workers=workers) as pool:
+        base = [f.result() for f in [pool.submit(j) for j in base_jobs]]
+        marg = [f.result() for f in [pool.submit(j) for j in marg_jobs]]
+    return base, marg
 
 
 def shadow_prices(problem: Problem, table: CapacityTable, objective: str, solution: Solution) -> dict[str, float]:
@@ -95,7 +120,7 @@ def shadow_prices(problem: Problem, table: CapacityTable, objective: str, soluti
         sign = -1.0
     m.prob.sense = pulp.LpMinimize
     m.prob.setObjective(objective_expr)
-    with _quiet_stdout():
+    with quiet_stdout():
         stats = m.prob.solve(make_solver("highs"))
     if stats.status != pulp.LpSolveStatus.Optimal:
         return {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -24,6 +25,10 @@ OBJECTIVES = ("max-throughput", "min-cost", "max-tokens-per-dollar")
 SOLVERS = ("highs", "cbc")
 MIP_REL_GAP = 1e-7
 TIE_TOLERANCE = 1e-7  # stage 2 keeps the stage-1 optimum within this relative tolerance
+# These MILPs are small (tens of integer variables) and HiGHS's restarts and feasibility-jump
+# heuristic cost more than they save on them: measured 0.15-0.4 s per solve with them, 0.04-0.1 s
+# without, same optima (benchmarks/solve_examples.py)
+HIGHS_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_feasibility_jump": False}
 _OK = {pulp.LpSolveStatus.Optimal, pulp.LpSolveStatus.GapLimit}
 _STOPPED_WITH_SOLUTION = {
     pulp.LpSolveStatus.TimeLimit,
@@ -53,29 +58,47 @@ class Solution:
     stages: list[str] = field(default_factory=list)
 
 
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_saved_fd: int | None = None
+
+
 @contextlib.contextmanager
-def _quiet_stdout():
-    """HiGHS prints its banner on the C stdout even with output off; keep stdout for JSON."""
+def quiet_stdout():
+    """HiGHS prints its banner on the C stdout even with output off; keep stdout for JSON.
+
+    Re-entrant and thread-safe: the first entry redirects file descriptor 1 to /dev/null, the
+    last exit restores it, so parallel solves inside one outer context never race on it.
+    """
+    global _quiet_depth, _saved_fd
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):
         yield
         return
-    sys.stdout.flush()
-    saved = os.dup(fd)
+    with _quiet_lock:
+        _quiet_depth += 1
+        if _quiet_depth == 1:
+            sys.stdout.flush()
+            _saved_fd = os.dup(fd)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), fd)
-            yield
+        yield
     finally:
-        sys.stdout.flush()
-        os.dup2(saved, fd)
-        os.close(saved)
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _saved_fd is not None:
+                sys.stdout.flush()
+                os.dup2(_saved_fd, fd)
+                os.close(_saved_fd)
+                _saved_fd = None
 
 
 def make_solver(name: str, time_limit_s: float | None = None) -> pulp.LpSolver:
     if name == "highs":
-        s = pulp.HiGHS(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, random_seed=0)
+        s = pulp.HiGHS(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, random_seed=0, **HIGHS_OPTIONS)
         alt = "cbc"
     elif name == "cbc":
         s = pulp.COIN_CMD(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, randomSeed=1)
@@ -112,7 +135,7 @@ class _Runner:
         m.prob.setObjective(objective)
         t0 = time.perf_counter()
         try:
-            with _quiet_stdout():
+            with quiet_stdout():
                 stats = m.prob.solve(self.solver)
         except pulp.PulpError as e:
             raise SolverError(f"solver '{self.name}' failed: {e}") from None

@@ -13,6 +13,8 @@ from planner.plan import Plan
 def _f(x: float | None, digits: int = 2, unit: str = "") -> str:
     if x is None:
         return "-"
+    if abs(x) >= 1000:
+        digits = 0
     return f"{x:,.{digits}f}{unit}"
 
 
@@ -131,12 +133,13 @@ def advantage_sentence(plan: Plan) -> str:
         dec = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "decode")
         col = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "colocated")
         share[g] = (pre, dec, col)
-    follows = share[hi.gpu][0] >= share[hi.gpu][1] and share[lo.gpu][1] >= share[lo.gpu][0]
+    # against the advantage: the prefill-advantaged type decodes while the other one prefills
+    follows = not (share[hi.gpu][1] > 0 and share[lo.gpu][0] > 0)
     verdict = (
-        "The plan follows it."
+        "The plan follows it: no GPU of the decode-advantaged type prefills while the other decodes."
         if follows
-        else "The plan does not follow it fully: integer instance sizes, SLO limits and the fleet's counts "
-        "decide the split (see the binding constraints and baselines)."
+        else f"The plan does not follow it fully ({lo.gpu} prefills while {hi.gpu} decodes): integer instance "
+        "sizes, SLO limits and the fleet's counts decide the split (see the binding constraints and baselines)."
     )
     return (
         f"{hi.gpu} has the comparative advantage in prefill (prefill/decode {hi.prefill_to_decode_ratio:.2f} vs "
@@ -148,11 +151,12 @@ def advantage_sentence(plan: Plan) -> str:
 
 def _baselines(plan: Plan) -> Table:
     t = Table(title="Baselines on the same inputs", box=box.SIMPLE, title_justify="left")
-    for col in ("baseline", "req/s", "$/h", "plan is better by", "note"):
+    for col in ("baseline", plan.objective_unit, "req/s", "$/h", "plan is better by", "note"):
         t.add_column(col, justify="left" if col in ("baseline", "note") else "right")
     for b in plan.baselines:
         t.add_row(
             b.name,
+            _f(b.objective_value, 3),
             _f(b.requests_per_s, 3),
             _f(b.cost_usd_per_hour),
             _pct(b.gain_of_plan) if b.feasible else "infeasible",
