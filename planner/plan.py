@@ -139,7 +139,6 @@ class Binding(_Out):
     constraint: str
     family: str
     meaning: str
-    slack: float
 
 
 class Excluded(_Out):
@@ -256,7 +255,7 @@ def build_plan(
             slo_percentile=slo.percentile if slo else None,
         ),
         status="optimal" if sol.proven_optimal else "feasible",
-        mip_gap=_r(sol.gap),
+        mip_gap=0.0 if sol.proven_optimal else _r(sol.gap),  # proven: within the 1e-7 tolerance
         objective_value=_r(obj),
         objective_unit=objective_unit(sol.objective),
         throughput=Throughput(requests_per_s=_r(rate), input_tokens_per_s=_r(in_tps), output_tokens_per_s=_r(out_tps)),
@@ -506,7 +505,7 @@ def _binding(sol: Solution, problem: Problem) -> list[Binding]:
             continue  # no pool of that role on that GPU type: 0 of 0
         scale = max(1.0, abs(sol.milp.constraints[name].constant))
         if slack <= 1e-6 * scale:
-            out.append(Binding(constraint=name, family=fam, meaning=_MEANING[fam], slack=_r(max(slack, 0.0))))
+            out.append(Binding(constraint=name, family=fam, meaning=_MEANING[fam]))
     return out
 
 

@@ -216,7 +216,33 @@ def solve(
             stats2, _ = runner.run(m, pulp.LpMinimize, cost + scale * tie_break_expression(m))
             _check(stats2, "tie-break stage lost feasibility")
             stages.append("min cost among optima + fixed tie-break")
+    if objective != "min-cost":
+        _polish(m, problem, table, roles, runner, stages)
     return _read(m, problem, objective, proven, gap, runner, stages)
+
+
+def _polish(m: Milp, problem: Problem, table: CapacityTable, roles, runner: "_Runner", stages: list[str]) -> None:
+    """With the instance counts fixed, the plan's exact throughput and a canonical traffic split.
+
+    The tie-break stage keeps λ within a relative 1e-7 of the optimum; two LPs over the fixed
+    pools restore the exact maximum (LP 1) and pick one split of traffic among equal pools
+    (LP 2), so HiGHS and CBC report the same numbers.
+    """
+    fixed = build_milp(problem, table, roles)
+    for key, v in fixed.n.items():
+        val = round(m.n[key].value() or 0)
+        v.lowBound = val
+        v.upBound = val
+    runner.run(fixed, pulp.LpMaximize, fixed.lam)
+    best = fixed.lam.value() or 0.0
+    fixed.add("tie:polish", fixed.lam >= best * (1 - 1e-9))
+    runner.run(fixed, pulp.LpMinimize, tie_break_expression(fixed))
+    stages.append("polish: exact throughput of the fixed pools")
+    for key, v in m.n.items():
+        v.varValue = fixed.n[key].value()
+    for key, v in m.x.items():
+        v.varValue = fixed.x[key].value()
+    m.lam.varValue = best
 
 
 def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool, float, float]:
@@ -241,6 +267,7 @@ def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, r
     instances = {}
     for key, v in m.n.items():
         val = int(round(v.value() or 0))
+        v.varValue = val  # snap solver round-off (1e-14) so slacks read exact integers
         if val > 0:
             instances[key] = val
     flows = {}

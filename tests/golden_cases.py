@@ -1,0 +1,46 @@
+"""The shipped examples whose plans are kept as golden files (tests/golden/*.json).
+
+Regenerate after an intended change with `make golden` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+
+CASES = [
+    ("h100-a100", "chat-llama70b", None, None),
+    ("h100-a100", "batch-llama70b", None, None),
+    ("h100-a100", "reasoning-qwen32b", None, None),
+    ("cloud-mix", "rag-llama8b", None, None),
+    ("cloud-mix", "rag-llama8b", "max-throughput", None),
+]
+
+
+def case_name(fleet: str, workload: str, objective: str | None, qps: float | None) -> str:
+    return "__".join(x for x in (fleet, workload, objective, f"qps{qps:g}" if qps else None) if x)
+
+
+def plan_document(fleet: str, workload: str, objective: str | None, qps: float | None, solver: str = "highs") -> dict:
+    from planner.api import plan_files
+    from planner.report.export import plan_json
+
+    plan = plan_files(ROOT / "fleets" / f"{fleet}.yaml", ROOT / "workloads" / f"{workload}.yaml", objective, qps, solver)
+    doc = json.loads(plan_json(plan))
+    doc.pop("metadata")
+    return doc
+
+
+def regenerate() -> None:
+    GOLDEN.mkdir(exist_ok=True)
+    for case in CASES:
+        doc = plan_document(*case)
+        (GOLDEN / f"{case_name(*case)}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote tests/golden/{case_name(*case)}.json")
+
+
+if __name__ == "__main__":
+    regenerate()

@@ -1,0 +1,74 @@
+"""Golden plans for the shipped examples, determinism, and solver agreement."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from golden_cases import CASES, GOLDEN, ROOT, case_name, plan_document
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_name(*c) for c in CASES])
+def test_plan_matches_golden(case):
+    expected = json.loads((GOLDEN / f"{case_name(*case)}.json").read_text())
+    assert plan_document(*case) == expected
+
+
+def test_textbook_case_h100_prefill_a100_decode():
+    """The H100 + A100 chat example: H100s take prefill, A100s decode, and the plan beats both
+    baselines (figures from the golden plan)."""
+    doc = json.loads((GOLDEN / "h100-a100__chat-llama70b.json").read_text())
+    roles = {(p["gpu"], p["role"]): p["gpus"] for p in doc["pools"]}
+    assert roles.get(("h100-sxm", "prefill"), 0) >= 12
+    assert roles.get(("h100-sxm", "decode"), 0) == 0
+    assert roles.get(("a100-80-sxm", "prefill"), 0) == 0
+    assert roles.get(("a100-80-sxm", "decode"), 0) >= 24
+    adv = {a["gpu"]: a for a in doc["advantage"]}
+    assert adv["h100-sxm"]["prefill_to_decode_ratio"] > adv["a100-80-sxm"]["prefill_to_decode_ratio"]
+    gains = {b["name"]: b["gain_of_plan"] for b in doc["baselines"]}
+    assert gains["no-disaggregation"] > 0.2
+    assert gains["only h100-sxm"] > 0.5 and gains["only a100-80-sxm"] > 0.5
+
+
+def test_same_inputs_same_bytes():
+    from planner.api import plan_files
+    from planner.report.export import plan_json
+
+    runs = []
+    for _ in range(2):
+        plan = plan_files(ROOT / "fleets/h100-a100.yaml", ROOT / "workloads/chat-llama70b.yaml")
+        doc = json.loads(plan_json(plan))
+        doc.pop("metadata")
+        runs.append(json.dumps(doc))
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("case", CASES[:2], ids=[case_name(*c) for c in CASES[:2]])
+def test_highs_and_cbc_give_the_same_plan(case):
+    a = plan_document(*case, solver="highs")
+    b = plan_document(*case, solver="cbc")
+    assert a == b
+
+
+def test_plan_validates_against_shipped_schema():
+    from planner.report.export import generated_schema, schema_path
+
+    shipped = schema_path().read_text()
+    assert shipped == generated_schema(), "run `make schema` after changing planner/plan.py"
+    schema = json.loads(shipped)
+    for case in CASES:
+        doc = json.loads((GOLDEN / f"{case_name(*case)}.json").read_text())
+        doc["metadata"] = {
+            "planner_version": "0",
+            "solver": "highs",
+            "solver_version": "x",
+            "solve_seconds": 0.1,
+            "solves": 1,
+            "stages": [],
+        }
+        jsonschema.validate(doc, schema)
+    bad = dict(doc, status="maybe")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
