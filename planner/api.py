@@ -43,7 +43,16 @@ def plan_problem(
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     table = build_capacity_table(problem)
     _explain_unservable(problem, table)
-    sol = solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+    try:
+        sol = solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+    except InfeasibleError as e:
+        if objective != "min-cost":
+            raise
+        best = solve(problem, table, "max-throughput", solver, time_limit_s=time_limit_s, tie_break=False)
+        raise InfeasibleError(
+            f"{e.message}: the most it can serve is {best.rate_per_s:.4g} req/s "
+            f"({best.rate_per_s / problem.qps_target:.1%} of the target)"
+        ) from None
     base, marg = explain_plan(problem, table, objective, solver) if explain else ([], [])
     shadow = shadow_prices(problem, table, objective, sol) if explain else {}
     return build_plan(problem, table, sol, base, marg, shadow)
@@ -62,7 +71,11 @@ def _explain_unservable(problem: Problem, table: CapacityTable) -> None:
         for phase, roles in (("prefill", ("prefill", "colocated")), ("decode", ("decode", "colocated"))):
             if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in table.configs):
                 continue
-            why = sorted({c.caps[k.name].reason for c in table.configs if c.role in roles and c.caps[k.name].reason})
+            # the phase's own role first: its reason is the direct one
+            why = sorted(
+                {(c.role != phase, c.caps[k.name].reason) for c in table.configs if c.role in roles and c.caps[k.name].reason}
+            )
+            why = [w for _, w in why]
             raise InfeasibleError(
                 f"request class '{k.name}' ({k.prompt_tokens} prompt / {k.output_tokens} output tokens): no "
                 f"configuration meets the SLO for its {phase}: {why[0] if why else 'none fits'}"

@@ -46,12 +46,16 @@ class Dtype(str, Enum):
 
 
 def _fail(e: Exception) -> None:
-    err = Console(stderr=True, highlight=False)
+    """One line on stderr, never wrapped, and the documented exit code."""
     if isinstance(e, PlannerError):
-        err.print(f"error: {e.message}", markup=False)
+        sys.stderr.write(f"error: {_one_line(e.message)}\n")
         raise typer.Exit(e.exit_code)
-    err.print(f"internal error (please report with your input files): {type(e).__name__}: {e}", markup=False)
+    sys.stderr.write(f"error: internal error (please report it with your input files): {type(e).__name__}: {_one_line(str(e))}\n")
     raise typer.Exit(EXIT_INTERNAL)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 @app.command()
@@ -164,5 +168,5 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as e:  # pragma: no cover - typer handles its own errors; this is the last net
-        Console(stderr=True).print(f"internal error: {type(e).__name__}: {e}", markup=False)
+        sys.stderr.write(f"error: internal error: {type(e).__name__}: {_one_line(str(e))}\n")
         sys.exit(EXIT_INTERNAL)

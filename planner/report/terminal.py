@@ -65,7 +65,7 @@ def _pools(plan: Plan) -> Table:
                 f"{p.gpus}/{owned[p.gpu]}" if first else "",
                 c.request_class,
                 str(c.batch),
-                f"{p.utilisation:.0%}" if first else "",
+                f"{p.utilisation:.1%}" if first else "",
                 _f(c.capacity_per_instance_per_s, 3),
                 _f(c.requests_per_s, 3),
             )
@@ -84,6 +84,11 @@ def _summary(plan: Plan) -> Table:
         t.add_row("", f"${c.usd_per_million_output_tokens:,.3f} per million output tokens")
     used = ", ".join(f"{g.gpu} {g.used}/{g.owned}" for g in plan.gpus)
     t.add_row("GPUs used", used)
+    for i, f in enumerate(plan.kv_flows):
+        t.add_row(
+            "KV transfer" if i == 0 else "",
+            f"{f.gpu} {f.direction} {f.gb_per_s:,.2f} GB/s of {f.capacity_gb_per_s:,.0f} GB/s NIC ({f.share_of_capacity:.1%})",
+        )
     return t
 
 
@@ -151,12 +156,14 @@ def advantage_sentence(plan: Plan) -> str:
 
 def _baselines(plan: Plan) -> Table:
     t = Table(title="Baselines on the same inputs", box=box.SIMPLE, title_justify="left")
-    for col in ("baseline", plan.objective_unit, "req/s", "$/h", "plan is better by", "note"):
+    extra = plan.objective_unit not in ("requests/s", "USD/hour")  # else it repeats a column
+    cols = ("baseline",) + ((plan.objective_unit,) if extra else ()) + ("req/s", "$/h", "plan is better by", "note")
+    for col in cols:
         t.add_column(col, justify="left" if col in ("baseline", "note") else "right")
     for b in plan.baselines:
         t.add_row(
             b.name,
-            _f(b.objective_value, 3),
+            *((_f(b.objective_value, 3),) if extra else ()),
             _f(b.requests_per_s, 3),
             _f(b.cost_usd_per_hour),
             _pct(b.gain_of_plan) if b.feasible else "infeasible",
