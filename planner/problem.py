@@ -68,7 +68,7 @@ def resolve(
     cat = cat or catalog()
     entries = []
     for i, g in enumerate(fleet.gpus):
-        where = fleet_doc.where(("gpus", i, "type")) if fleet_doc else ""
+        where = f"{fleet_doc.where(('gpus', i, 'type'))}: gpus[{i}].type" if fleet_doc else f"gpus[{i}].type"
         gpu = _apply_overrides(cat.gpu(g.type, where), g)
         price = g.price_usd_per_hour
         source = "fleet file"
@@ -115,7 +115,7 @@ def resolve(
 
 def _model(workload: WorkloadSpec, doc: Located | None, cat: Catalog) -> Model:
     if isinstance(workload.model, str):
-        return cat.model(workload.model, doc.where(("model",)) if doc else "")
+        return cat.model(workload.model, f"{doc.where(('model',))}: model" if doc else "model")
     a: ModelArchitecture = workload.model
     kv = a.kv_bytes_per_token_bf16 or 2 * a.layers * a.kv_heads * a.head_dim * 2
     return Model(

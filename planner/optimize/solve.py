@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pulp
 
-from planner.errors import InfeasibleError, SolverError
+from planner.errors import InfeasibleError, InputError, SolverError
 from planner.optimize.milp import Milp, build_milp, cost_expression, tie_break_expression
 from planner.perf.capacity import CapacityTable
 from planner.problem import Problem
@@ -174,7 +174,7 @@ def solve(
     tie_break: bool = True,
 ) -> Solution:
     if objective not in OBJECTIVES:
-        raise SolverError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
+        raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     runner = _Runner(solver, time_limit_s)
     m = build_milp(problem, table, roles)
     if not m.configs:
@@ -186,7 +186,7 @@ def solve(
     if objective == "min-cost":
         target = problem.qps_target
         if target is None:
-            raise SolverError("min-cost needs a QPS target: give traffic.qps in the workload or --qps")
+            raise InputError("min-cost needs a QPS target: give traffic.qps in the workload or --qps")
         m.add("target", m.lam == target)
         stats, gap = runner.run(m, pulp.LpMinimize, cost)
         proven = _check(stats, f"the fleet cannot serve {target:g} req/s within the SLOs")

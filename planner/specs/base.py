@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Annotated, Any, TypeVar
 
@@ -16,7 +17,7 @@ M = TypeVar("M", bound=BaseModel)
 class Strict(BaseModel):
     """Unknown keys are errors; values are not coerced from strings; models are frozen."""
 
-    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 def _finite(v: float) -> float:
@@ -43,6 +44,15 @@ PositiveFloat = Annotated[float, AfterValidator(_positive)]
 NonNegativeFloat = Annotated[float, AfterValidator(_non_negative)]
 
 
+_AT = "@at:"
+
+
+def at(path: tuple[str | int, ...], message: str) -> str:
+    """A validator message that carries the position it is about (read by
+    `describe_validation_error`), for checks that span several fields."""
+    return f"{_AT}{'/'.join(map(str, path))}|{message}"
+
+
 def validate_document(model: type[M], doc: Located, what: str) -> M:
     """Validate a located YAML document; the first error names file:line:col and field."""
     if not isinstance(doc.data, dict):
@@ -54,10 +64,21 @@ def validate_document(model: type[M], doc: Located, what: str) -> M:
 
 
 def describe_validation_error(e: ValidationError, doc: Located) -> str:
-    errors = e.errors(include_url=False)
+    # an unknown key is usually the cause of a "missing" one beside it (a typo): report it first
+    errors = sorted(e.errors(include_url=False), key=lambda err: err["type"] != "extra_forbidden")
     first = errors[0]
     loc = _clean_loc(first["loc"])
     msg = _message(first)
+    if msg.startswith(_AT):
+        where, _, msg = msg[len(_AT) :].partition("|")
+        loc = loc + tuple(int(p) if p.isdigit() else p for p in where.split("/") if p)
+    if first["type"] == "extra_forbidden" and isinstance(loc[-1], str):
+        siblings = [
+            _clean_loc(err["loc"])[-1] for err in errors if err["type"] == "missing" and _clean_loc(err["loc"])[:-1] == loc[:-1]
+        ]
+        close = difflib.get_close_matches(loc[-1], [str(x) for x in siblings], n=1, cutoff=0.6)
+        if close:
+            msg += f"; did you mean '{close[0]}'?"
     more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
     return f"{doc.where(loc)}: {format_path(loc)}: {msg}{more}"
 

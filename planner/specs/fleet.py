@@ -19,7 +19,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from planner.specs.base import NonNegativeFloat, PositiveFloat, Strict
+from planner.specs.base import NonNegativeFloat, PositiveFloat, Strict, at
 
 
 class EfficiencyOverride(Strict):
@@ -74,13 +74,17 @@ class FleetSpec(Strict):
 
     @model_validator(mode="after")
     def _unique_types(self) -> "FleetSpec":
-        seen: set[str] = set()
-        for g in self.gpus:
+        seen: dict[str, int] = {}
+        for i, g in enumerate(self.gpus):
             if g.type in seen:
                 raise ValueError(
-                    f"GPU type '{g.type}' is listed twice; give one entry per type with its total count"
+                    at(
+                        ("gpus", i, "type"),
+                        f"GPU type '{g.type}' is listed twice (also gpus[{seen[g.type]}]); give one entry per "
+                        "type with its total count",
+                    )
                 )
-            seen.add(g.type)
+            seen[g.type] = i
         if sum(g.count for g in self.gpus) == 0:
-            raise ValueError("the fleet has no GPUs (every count is 0)")
+            raise ValueError(at(("gpus",), "the fleet has no GPUs (every count is 0)"))
         return self

@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from planner.specs.base import PositiveFloat, Strict
+from planner.specs.base import PositiveFloat, Strict, at
 
 Dtype = Literal["fp16", "bf16", "fp8"]
 TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
@@ -94,12 +94,12 @@ class WorkloadSpec(Strict):
     @model_validator(mode="after")
     def _classes(self) -> "WorkloadSpec":
         names = [c.name for c in self.classes]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"request class names must be unique: {sorted(dup)} repeated")
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                raise ValueError(at(("classes", i, "name"), f"request class name '{n}' is used twice"))
         total = sum(c.share for c in self.classes)
         if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"class shares must sum to 1 (they sum to {total:.6g})")
+            raise ValueError(at(("classes",), f"class shares must sum to 1 (they sum to {total:.6g})"))
         return self
 
     @property

@@ -85,9 +85,17 @@ def parse_yaml(text: str, source: str = "<string>") -> Located:
 
 _scalar_loader = _Loader("")
 
+# plain data only: what YAML's core schema resolves by itself (no !!python/..., no !!binary)
+_PLAIN_TAGS = {
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
+
 
 def _build(node: yaml.Node, path: Path_t, doc: Located) -> Any:
     doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if node.tag not in _PLAIN_TAGS:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        raise InputError(f"{_at(node, doc)}: unsupported YAML tag '{tag}' (input files hold plain data only)")
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
