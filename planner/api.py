@@ -18,8 +18,8 @@ from planner.specs.workload import RequestClass
 def load_problem(fleet_path: str | Path, workload_path: str | Path, qps: float | None = None) -> Problem:
     fleet, fleet_doc = load_fleet(fleet_path)
     workload, workload_doc = load_workload(workload_path)
-    if qps is not None and not (qps > 0 and qps < float("inf")):
-        raise InputError(f"--qps must be a positive number (got {qps})")
+    if qps is not None and not (1e-6 <= qps <= 1e7):
+        raise InputError(f"--qps must be between 1e-06 and 1e+07 requests/s (got {qps})")
     return resolve(fleet, workload, fleet_doc, workload_doc, qps_target=qps)
 
 
@@ -64,38 +64,45 @@ def plan_files(fleet_path, workload_path, objective=None, qps=None, solver="high
 
 def _explain_unservable(problem: Problem, table: CapacityTable) -> None:
     """Fail early, with the reason, when some class cannot be served by any configuration."""
-    if not table.configs:
-        reasons = "; ".join(table.excluded.values()) or "no GPU type can run the model"
-        raise InfeasibleError(f"{problem.model.id} cannot be served by this fleet: {reasons}")
+    configs = table.usable(problem)
+    if not configs:
+        reasons = list(table.excluded.values())
+        for e in problem.entries:
+            smallest = min((c.tp for c in table.for_gpu(e.gpu.id)), default=None)
+            if smallest is not None and smallest > e.count:
+                reasons.append(f"{e.gpu.id} needs TP{smallest} ({smallest} GPUs) to fit the model, the fleet has {e.count}")
+        raise InfeasibleError(
+            f"{problem.model.id} cannot be served by this fleet: {'; '.join(reasons) or 'no GPU type can run the model'}"
+        )
     for k in problem.classes:
         for phase, roles in (("prefill", ("prefill", "colocated")), ("decode", ("decode", "colocated"))):
-            if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in table.configs):
+            if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in configs):
                 continue
             # the phase's own role first: its reason is the direct one
             why = sorted(
-                {(c.role != phase, c.caps[k.name].reason) for c in table.configs if c.role in roles and c.caps[k.name].reason}
+                {(c.role != phase, c.caps[k.name].reason) for c in configs if c.role in roles and c.caps[k.name].reason}
             )
             why = [w for _, w in why]
             raise InfeasibleError(
                 f"request class '{k.name}' ({k.prompt_tokens} prompt / {k.output_tokens} output tokens): no "
                 f"configuration meets the SLO for its {phase}: {why[0] if why else 'none fits'}"
-                f"{_best_reachable(table, k, phase)}"
+                f"{_best_reachable(configs, k, phase)}"
             )
 
 
-def _best_reachable(table: CapacityTable, k: RequestClass, phase: str) -> str:
+def _best_reachable(configs: list, k: RequestClass, phase: str) -> str:
     """The best latency any configuration reaches, so the user knows which SLO is possible."""
     if phase == "prefill":
         values = [
             c.deployment.prefill_ms(k.prompt_tokens, 1) + c.caps[k.name].transfer_ms
-            for c in table.configs
+            for c in configs
             if c.role == "prefill"
         ]
         what = "TTFT (prefill + KV transfer, no queueing)"
     else:
         values = [
             float(c.deployment.decode_step_ms(1, k.prompt_tokens + k.output_tokens / 2))
-            for c in table.configs
+            for c in configs
             if c.role == "decode"
         ]
         what = "TPOT (batch 1)"

@@ -205,6 +205,31 @@ def test_python_name_tag_on_a_scalar_is_refused(tmp_path):
     assert re.search(r"tag|python/name", body), body
 
 
+def test_python_tag_on_a_mapping_key_is_refused(tmp_path):
+    # found by tests/test_fuzz_inputs.py: a tag on a key, not on a value
+    f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - !!python/object:os.system type: l4\n    count: 8\n")
+    body = _at(_error_line(_solve(f, CHAT, *FAST), 2), f, 3)
+    assert re.search(r"tag|python/object", body), body
+
+
+# --------------------------------------------------------------------------------------------
+# unknown keys whose names look like pydantic's location tags (found by the fuzz test)
+
+
+@pytest.mark.parametrize("key", ["list", "str", "g[pus", "ModelArchitecture"])
+def test_unknown_top_level_key_with_any_name(tmp_path, key):
+    f = _write(tmp_path, "fleet.yaml", f"name: x\n{key}: 1\ngpus:\n  - type: h100-sxm\n    count: 8\n")
+    body = _at(_error_line(_solve(f, CHAT, *FAST), 2), f, 2)
+    assert f"{key}: unknown field" in body, body
+
+
+@pytest.mark.parametrize("key", ["str", "a[0]", "dict"])
+def test_unknown_nested_key_with_any_name(tmp_path, key):
+    f = _write(tmp_path, "fleet.yaml", f"name: x\ngpus:\n  - type: h100-sxm\n    count: 8\n    {key}: 1\n")
+    body = _at(_error_line(_solve(f, CHAT, *FAST), 2), f, 5)
+    assert f"gpus[0].{key}: unknown field" in body, body
+
+
 # --------------------------------------------------------------------------------------------
 # fleet schema and catalog names
 
@@ -288,6 +313,34 @@ def test_unknown_fleet_key(tmp_path):
     assert "gpus[0].colour" in body and "unknown field" in body
 
 
+# numbers the schema accepts but the arithmetic cannot take (found by the fuzz test): either a
+# plan (exit 0) or bad input naming the field (exit 2), never an internal error
+
+
+def _plan_or_bad_field(result, field: str) -> None:
+    _no_crash(result)
+    assert result.exit_code in (0, 2), f"exit {result.exit_code}:\n{result.output}"
+    if result.exit_code == 2:
+        assert field in _error_line(result, 2), result.output
+
+
+def test_huge_price(tmp_path):
+    f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - type: h100-sxm\n    count: 16\n    price_usd_per_hour: 1.0e+308\n  - type: a100-80-sxm\n    count: 32\n")
+    _plan_or_bad_field(_solve(f, CHAT, *FAST), "gpus[0].price_usd_per_hour")
+
+
+def test_huge_network_bandwidth(tmp_path):
+    f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - type: l4\n    count: 16\n    network_gbit_s: 1.0e+308\n  - type: h100-sxm\n    count: 8\n")
+    _plan_or_bad_field(_solve(f, BATCH, *FAST), "gpus[0].network_gbit_s")
+
+
+def test_tiny_price_with_tokens_per_dollar(tmp_path):
+    # price 0 gives a plan; a price of 1e-20 $/h must too (or be refused by name), not crash in
+    # the solver interface
+    f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - type: l4\n    count: 16\n    price_usd_per_hour: 1.0e-20\n  - type: h100-sxm\n    count: 8\n")
+    _plan_or_bad_field(_solve(f, BATCH, *FAST), "gpus[0].price_usd_per_hour")
+
+
 def test_catalog_gpu_without_price_needs_one(tmp_path):
     f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - type: h200-nvl\n    count: 8\n")
     body = _at(_error_line(_solve(f, CHAT, *FAST), 2), f, 3)
@@ -333,6 +386,15 @@ def test_shares_do_not_sum_to_one(tmp_path):
     # the field at fault is `classes` (lines 3-5), not the whole document at 1:1
     body = _at(msg, w, {3, 4, 5})
     assert re.search(r"\bclasses\b", body), body
+
+
+@pytest.mark.parametrize("qps", ["-5", "0", ".nan"])
+def test_bad_qps_in_the_workload(tmp_path, qps):
+    # a number was given: say what is wrong with it, not only that it is not 'max'
+    w = _write(tmp_path, "workload.yaml", SIMPLE_WORKLOAD + f"traffic:\n  qps: {qps}\n")
+    body = _at(_error_line(_solve(FLEET, w, *FAST), 2), w, 9, 8)
+    assert "traffic.qps" in body
+    assert re.search(r"greater than 0|positive|finite", body), body
 
 
 def test_nan_slo(tmp_path):

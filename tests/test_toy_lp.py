@@ -40,8 +40,8 @@ def toy_problem(count_a: int = 4, count_b: int = 8, qps: float | None = None) ->
     fleet = FleetSpec.model_validate(
         {
             "gpus": [
-                {"type": "h100-sxm", "count": count_a, "price_usd_per_hour": 3.0, "network_gbit_s": 1e6},
-                {"type": "a100-80-sxm", "count": count_b, "price_usd_per_hour": 1.0, "network_gbit_s": 1e6},
+                {"type": "h100-sxm", "count": count_a, "price_usd_per_hour": 3.0, "network_gbit_s": 1e5},
+                {"type": "a100-80-sxm", "count": count_b, "price_usd_per_hour": 1.0, "network_gbit_s": 1e5},
             ]
         }
     )

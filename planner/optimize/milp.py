@@ -51,14 +51,10 @@ class Milp:
 
 def build_milp(problem: Problem, table: CapacityTable, roles: set[str] | None = None) -> Milp:
     """The MILP without an objective (see `planner.optimize.solve`)."""
-    counts = {e.gpu.id: e.count for e in problem.entries}
     configs = [
         c
-        for c in table.configs
-        if c.gpu_id in counts
-        and c.tp <= counts[c.gpu_id]
-        and (roles is None or c.role in roles)
-        and any(cap.rate_per_s > 0 for cap in c.caps.values())
+        for c in table.usable(problem)
+        if (roles is None or c.role in roles) and any(cap.rate_per_s > 0 for cap in c.caps.values())
     ]
     configs = prune_dominated(configs)
     prob = pulp.LpProblem("planner", pulp.LpMaximize)

@@ -17,7 +17,7 @@ import pulp
 from planner.errors import InfeasibleError, PlannerError
 from planner.optimize.milp import build_milp, cost_expression
 from planner.optimize.solve import Solution, make_solver, quiet_stdout, solve
-from planner.perf.capacity import CapacityTable, build_capacity_table
+from planner.perf.capacity import CapacityTable
 from planner.problem import Problem
 
 
@@ -71,28 +71,30 @@ class Marginal:
     outcome: Outcome
 
 
-def _marginal_jobs(problem: Problem, objective: str, solver: str) -> list:
+def _marginal_jobs(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list:
+    """One re-solve per GPU type and step (+1 GPU, +1 node). The capacity table holds every TP
+    degree the node allows, whatever the count, so it serves the larger fleets as it is."""
     jobs = []
     for e in problem.entries:
         for add in sorted({1, e.gpu.gpus_per_node}):
             p = problem.with_count(e.gpu.id, e.count + add)
 
             def job(p=p, g=e.gpu.id, add=add) -> Marginal:
-                return Marginal(g, add, _outcome(f"+{add} {g}", p, build_capacity_table(p), objective, solver))
+                return Marginal(g, add, _outcome(f"+{add} {g}", p, table, objective, solver))
 
             jobs.append(job)
     return jobs
 
 
-def marginal_values(problem: Problem, objective: str, solver: str) -> list[Marginal]:
-    return [job() for job in _marginal_jobs(problem, objective, solver)]
+def marginal_values(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list[Marginal]:
+    return [job() for job in _marginal_jobs(problem, table, objective, solver)]
 
 
 def explain(problem: Problem, table: CapacityTable, objective: str, solver: str) -> tuple[list[Outcome], list[Marginal]]:
     """Baselines and marginal values, solved in parallel (each solve is single-threaded and
     deterministic, so the results do not depend on the order they finish in)."""
     base_jobs = _baseline_jobs(problem, table, objective, solver)
-    marg_jobs = _marginal_jobs(problem, objective, solver)
+    marg_jobs = _marginal_jobs(problem, table, objective, solver)
     workers = max(1, min(4, os.cpu_count() or 1))
     with quiet_stdout(), ThreadPoolExecutor(max_workers=workers) as pool:
         base = [f.result() for f in [pool.submit(j) for j in base_jobs]]

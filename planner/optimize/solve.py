@@ -255,11 +255,13 @@ def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool
         proven = _check(stats, "no plan serves any traffic") and proven
         lam, c = m.lam.value() or 0.0, pulp.value(cost) or 0.0
         stages.append(f"dinkelbach q={q:.6g}")
-        if c <= 0 or lam - q * c <= 1e-9 * max(1.0, lam):
+        if q == 0 and lam <= 0:
+            raise InfeasibleError("no plan serves any traffic within the SLOs")
+        if q == 0 and c <= 0:  # free GPUs: any traffic is served at zero cost; ratio constraint moot
+            return proven, gap, 0.0
+        if lam - q * c <= 1e-9 * max(1.0, lam):
             break
         q = lam / c
-    if q <= 0:
-        raise InfeasibleError("no plan serves any traffic within the SLOs")
     return proven, gap, q
 
 

@@ -70,6 +70,14 @@ class CapacityTable:
     def for_gpu(self, gpu_id: str) -> list[Config]:
         return [c for c in self.configs if c.gpu_id == gpu_id]
 
+    def usable(self, problem: Problem) -> list[Config]:
+        """Configurations the problem's fleet can build (TP degree within the GPU count).
+
+        The table itself holds every TP degree the node allows, so that re-solves with more
+        GPUs (marginal values) reuse it."""
+        counts = {e.gpu.id: e.count for e in problem.entries}
+        return [c for c in self.configs if c.gpu_id in counts and c.tp <= counts[c.gpu_id]]
+
 
 def compute_dtype(gpu: Gpu, weight_dtype: str, kv_dtype: str) -> tuple[str | None, str]:
     """(dtype prefill GEMMs run at, or None, and the reason when None)."""
@@ -105,9 +113,8 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
             if tp > gpu.max_tp:
                 notes.append(f"TP{tp} exceeds the {gpu.max_tp}-GPU node/scale-up domain")
                 continue
-            if tp > entry.count:
+            if tp > entry.count:  # kept in the table (a marginal re-solve may add GPUs); unused here
                 notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.count}")
-                continue
             d = Deployment(gpu, problem.model, tp, problem.weight_dtype, problem.kv_dtype, cdt, gpu.efficiency)
             need = longest * d.kv_bytes_per_token_per_gpu
             if d.kv_budget_bytes < need:

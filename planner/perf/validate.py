@@ -84,7 +84,8 @@ def write_fitted(results: dict[str, FitResult], path: Path | None = None) -> Non
     path.write_text(head + "\n".join(lines) + "\n" + tail)
 
 
-def print_table(results: dict[str, FitResult], out=sys.stdout) -> None:
+def print_table(results: dict[str, FitResult], out=None) -> None:
+    out = out or sys.stdout  # looked up at call time: the CLI runner swaps it
     print(f"{'configuration':<52} {'measured_ms':>11} {'model_ms':>9} {'error':>7}", file=out)
     for res in results.values():
         for m, pred in res.rows:

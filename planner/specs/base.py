@@ -26,22 +26,29 @@ def _finite(v: float) -> float:
     return v
 
 
-def _positive(v: float) -> float:
-    _finite(v)
-    if v <= 0:
-        raise ValueError("must be greater than 0")
-    return v
+def bounded(low: float, high: float, what: str):
+    """A finite number in [low, high]; the bounds keep the MILP's coefficients meaningful (a
+    GPU-hour at $1e308 or a 1e-20 $/h price only produce solver round-off)."""
+
+    def check(v: float) -> float:
+        _finite(v)
+        if not low <= v <= high:
+            raise ValueError(f"must be between {low:g} and {high:g} {what}")
+        return v
+
+    return Annotated[float, AfterValidator(check)]
 
 
-def _non_negative(v: float) -> float:
+def _price(v: float) -> float:
     _finite(v)
+    if v != 0 and not 1e-3 <= v <= 1000:
+        raise ValueError("must be 0 (free) or between 0.001 and 1000 USD per GPU-hour")
     if v < 0:
         raise ValueError("must be 0 or more")
     return v
 
 
-PositiveFloat = Annotated[float, AfterValidator(_positive)]
-NonNegativeFloat = Annotated[float, AfterValidator(_non_negative)]
+PriceUsdPerHour = Annotated[float, AfterValidator(_price)]
 
 
 _AT = "@at:"
@@ -67,14 +74,16 @@ def describe_validation_error(e: ValidationError, doc: Located) -> str:
     # an unknown key is usually the cause of a "missing" one beside it (a typo): report it first
     errors = sorted(e.errors(include_url=False), key=lambda err: err["type"] != "extra_forbidden")
     first = errors[0]
-    loc = _clean_loc(first["loc"])
+    loc = _clean_loc(first["loc"], doc.data)
     msg = _message(first)
     if msg.startswith(_AT):
         where, _, msg = msg[len(_AT) :].partition("|")
         loc = loc + tuple(int(p) if p.isdigit() else p for p in where.split("/") if p)
     if first["type"] == "extra_forbidden" and isinstance(loc[-1], str):
         siblings = [
-            _clean_loc(err["loc"])[-1] for err in errors if err["type"] == "missing" and _clean_loc(err["loc"])[:-1] == loc[:-1]
+            _clean_loc(err["loc"], doc.data)[-1]
+            for err in errors
+            if err["type"] == "missing" and _clean_loc(err["loc"], doc.data)[:-1] == loc[:-1]
         ]
         close = difflib.get_close_matches(loc[-1], [str(x) for x in siblings], n=1, cutoff=0.6)
         if close:
@@ -83,19 +92,24 @@ def describe_validation_error(e: ValidationError, doc: Located) -> str:
     return f"{doc.where(loc)}: {format_path(loc)}: {msg}{more}"
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
-    # pydantic adds union-branch and validator tags to locations ('function-after[...]', 'str');
-    # keep only the parts that are real keys or indices of the document
+def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
+    """The part of pydantic's error location that is a path in the document.
+
+    pydantic inserts union-branch and validator tags ('function-after[...]', 'str', 'list[...]')
+    between real keys; walking the document itself tells them apart from a user's key that
+    happens to be called 'str'. A last part not in the document (a missing field) is kept."""
     out: list[str | int] = []
-    for part in loc:
-        if isinstance(part, int):
+    cur = data
+    for i, part in enumerate(loc):
+        if isinstance(cur, dict) and part in cur:
             out.append(part)
-        elif isinstance(part, str) and "[" not in part and part not in _TYPE_TAGS:
+            cur = cur[part]
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             out.append(part)
+            cur = cur[part]
+        elif i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str):
+            out.append(part)  # a missing field
     return tuple(out)
-
-
-_TYPE_TAGS = {"str", "int", "float", "bool", "dict", "list", "literal['max']", "ModelArchitecture"}
 
 
 def _message(err: dict[str, Any]) -> str:

@@ -19,33 +19,36 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from planner.specs.base import NonNegativeFloat, PositiveFloat, Strict, at
+from planner.specs.base import PriceUsdPerHour, Strict, at, bounded
 
 
 class EfficiencyOverride(Strict):
     """Performance-model efficiency parameters (see `planner.perf.efficiency`)."""
 
-    mfu: Annotated[float, Field(gt=0, le=1)] | None = None
-    mbu: Annotated[float, Field(gt=0, le=1)] | None = None
-    allreduce_gb_s: PositiveFloat | None = None
-    allreduce_latency_us: NonNegativeFloat | None = None
-    prefill_overhead_us_per_layer: NonNegativeFloat | None = None
-    decode_overhead_us_per_layer: NonNegativeFloat | None = None
-    decode_us_per_seq_layer: NonNegativeFloat | None = None
+    mfu: bounded(0.001, 1, "(a share of peak FLOP/s)") | None = None
+    mbu: bounded(0.001, 1, "(a share of peak bandwidth)") | None = None
+    allreduce_gb_s: bounded(0.01, 1e5, "GB/s") | None = None
+    allreduce_latency_us: bounded(0, 1e5, "us") | None = None
+    prefill_overhead_us_per_layer: bounded(0, 1e5, "us") | None = None
+    decode_overhead_us_per_layer: bounded(0, 1e5, "us") | None = None
+    decode_us_per_seq_layer: bounded(0, 1e4, "us") | None = None
+
+
+Tflops = bounded(0.01, 1e6, "TFLOP/s")
 
 
 class TflopsOverride(Strict):
-    fp16: PositiveFloat | None = None
-    bf16: PositiveFloat | None = None
-    fp8: PositiveFloat | None = None
-    fp4: PositiveFloat | None = None
+    fp16: Tflops | None = None
+    bf16: Tflops | None = None
+    fp8: Tflops | None = None
+    fp4: Tflops | None = None
 
 
 class GpuOverrides(Strict):
     """Catalog facts a user may replace for their own hardware."""
 
-    mem_bytes: PositiveFloat | None = None
-    mem_bw_tb_s: PositiveFloat | None = None
+    mem_bytes: bounded(1e8, 1e14, "bytes") | None = None
+    mem_bw_tb_s: bounded(0.01, 1000, "TB/s") | None = None
     tflops_dense: TflopsOverride | None = None
     scaleup_domain_gpus: Annotated[int, Field(ge=1, le=1024)] | None = None
     efficiency: EfficiencyOverride | None = None
@@ -53,10 +56,10 @@ class GpuOverrides(Strict):
 
 class FleetGpu(Strict):
     type: str = Field(min_length=1, max_length=64)
-    count: Annotated[int, Field(ge=0, le=1_000_000)]
-    price_usd_per_hour: NonNegativeFloat | None = None
+    count: Annotated[int, Field(ge=0, le=100_000)]
+    price_usd_per_hour: PriceUsdPerHour | None = None
     gpus_per_node: Annotated[int, Field(ge=1, le=1024)] | None = None
-    network_gbit_s: PositiveFloat | None = None
+    network_gbit_s: bounded(0.1, 1e5, "Gb/s") | None = None
     overrides: GpuOverrides | None = None
 
     @field_validator("count", mode="before")

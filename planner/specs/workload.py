@@ -23,7 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from planner.specs.base import PositiveFloat, Strict, at
+from planner.specs.base import Strict, at, bounded
 
 Dtype = Literal["fp16", "bf16", "fp8"]
 TokenCount = Annotated[int, Field(ge=1, le=10_000_000)]
@@ -38,11 +38,11 @@ class ModelArchitecture(Strict):
     heads: Annotated[int, Field(ge=1)]
     kv_heads: Annotated[int, Field(ge=1)]
     head_dim: Annotated[int, Field(ge=1)]
-    total_params_b: PositiveFloat
-    active_params_b: PositiveFloat | None = None
+    total_params_b: bounded(0.001, 1e5, "billion parameters")
+    active_params_b: bounded(0.001, 1e5, "billion parameters") | None = None
     native_dtype: Dtype = "bf16"
     max_context_tokens: TokenCount = 131072
-    kv_bytes_per_token_bf16: PositiveFloat | None = None
+    kv_bytes_per_token_bf16: bounded(1, 1e9, "bytes") | None = None
 
     @model_validator(mode="after")
     def _active_le_total(self) -> "ModelArchitecture":
@@ -61,12 +61,12 @@ class RequestClass(Strict):
 
 
 class Traffic(Strict):
-    qps: Literal["max"] | PositiveFloat = "max"
+    qps: Literal["max"] | bounded(1e-6, 1e7, "requests/s") = "max"
 
 
 class Slo(Strict):
-    ttft_ms: PositiveFloat | None = None
-    tpot_ms: PositiveFloat | None = None
+    ttft_ms: bounded(0.001, 1e8, "ms") | None = None
+    tpot_ms: bounded(0.001, 1e7, "ms") | None = None
     percentile: Annotated[float, Field(ge=50, lt=100)] = 90.0
 
 

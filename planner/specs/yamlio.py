@@ -101,6 +101,9 @@ def _build(node: yaml.Node, path: Path_t, doc: Located) -> Any:
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise InputError(f"{_at(key_node, doc)}: mapping keys must be plain names")
+            if key_node.tag not in _PLAIN_TAGS:
+                tag = key_node.tag.replace("tag:yaml.org,2002:", "!!")
+                raise InputError(f"{_at(key_node, doc)}: unsupported YAML tag '{tag}' on a key (plain data only)")
             key = str(_scalar_loader.construct_object(key_node))
             if key in out:
                 raise InputError(
