@@ -341,6 +341,17 @@ def test_tiny_price_with_tokens_per_dollar(tmp_path):
     _plan_or_bad_field(_solve(f, BATCH, *FAST), "gpus[0].price_usd_per_hour")
 
 
+def test_free_gpu_beside_a_paid_one_with_tokens_per_dollar(tmp_path):
+    # found by the fuzz test: price 0 is documented as "free"; with a paid GPU beside it the
+    # tokens-per-dollar objective (the default without SLOs or a QPS target) divided by zero
+    f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - type: l4\n    count: 8\n    price_usd_per_hour: 0\n  - type: a100-80-sxm\n    count: 8\n")
+    r = _solve(f, BATCH, *FAST)
+    _no_crash(r)
+    assert r.exit_code in (0, 2), f"exit {r.exit_code}:\n{r.output}"
+    if r.exit_code == 2:
+        assert re.search(r"free|price_usd_per_hour|--objective", _error_line(r, 2)), r.output
+
+
 def test_catalog_gpu_without_price_needs_one(tmp_path):
     f = _write(tmp_path, "fleet.yaml", "name: x\ngpus:\n  - type: h200-nvl\n    count: 8\n")
     body = _at(_error_line(_solve(f, CHAT, *FAST), 2), f, 3)

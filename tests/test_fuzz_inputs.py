@@ -13,7 +13,7 @@ names the solver; never 4 (an internal error is a bug), never a traceback, and e
 exit says why on an `error:` line (or typer's usage error).
 
 The run is deterministic (`derandomize=True`). PLANNER_FUZZ_EXAMPLES sets the number of cases
-(default 120, about 30 s on two cores); an occasional long run: PLANNER_FUZZ_EXAMPLES=2000.
+(default 500: about 35 s on two cores); an occasional long run: PLANNER_FUZZ_EXAMPLES=2000.
 `pytest tests/test_fuzz_inputs.py -s` prints the cases run and the exit codes they ended with.
 """
 
@@ -38,7 +38,7 @@ from planner.cli import app
 REPO = Path(__file__).resolve().parent.parent
 FLEET_FILES = sorted((REPO / "fleets").glob("*.yaml"))
 WORKLOAD_FILES = sorted((REPO / "workloads").glob("*.yaml"))
-EXAMPLES = int(os.environ.get("PLANNER_FUZZ_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("PLANNER_FUZZ_EXAMPLES", "500"))
 ARGS = ["--no-explain", "-q", "--time-limit", "5"]
 
 RUNS: Counter[str] = Counter()  # exit code -> cases; "total"; "seconds"
@@ -95,35 +95,35 @@ architecture = st.fixed_dictionaries(
         "heads": st.sampled_from([1, 8, 32, 64, 128]),
         "kv_heads": st.sampled_from([1, 8, 32, 64, 128]),
         "head_dim": st.sampled_from([1, 64, 128, 256, 100000]),
-        "total_params_b": st.sampled_from([0.001, 1, 7, 70, 405, 1000, 1e6]),
+        "total_params_b": st.sampled_from([0.001, 1, 7, 70, 405, 1000, 1e5, 1e6]),
     },
     optional={
-        "active_params_b": st.sampled_from([0.001, 1, 7, 70]),
+        "active_params_b": st.sampled_from([0.001, 1, 7, 70, 1e5]),
         "native_dtype": st.sampled_from(["fp16", "bf16", "fp8"]),
         "max_context_tokens": st.sampled_from([1, 100, 4096, 131072, 10_000_000]),
-        "kv_bytes_per_token_bf16": st.sampled_from([1e-9, 1, 1024, 131072, 1e12]),
+        "kv_bytes_per_token_bf16": st.sampled_from([1e-9, 1, 1024, 131072, 1e9, 1e12]),
     },
 )
 
 overrides = st.fixed_dictionaries(
     {},
     optional={
-        "mem_bytes": st.sampled_from([1, 1e6, 8e10, 1e15, 1e300]),
-        "mem_bw_tb_s": st.sampled_from([1e-9, 0.1, 3.35, 1e6]),
+        "mem_bytes": st.sampled_from([1, 1e8, 8e10, 1e14, 1e15, 1e300]),
+        "mem_bw_tb_s": st.sampled_from([1e-9, 0.01, 3.35, 1000, 1e6]),
         "scaleup_domain_gpus": st.sampled_from([1, 2, 8, 1024]),
         "tflops_dense": st.fixed_dictionaries(
-            {}, optional={k: st.sampled_from([1e-9, 1.0, 989.5, 1e9]) for k in ("fp16", "bf16", "fp8", "fp4")}
+            {}, optional={k: st.sampled_from([1e-9, 0.01, 1.0, 989.5, 1e6, 1e9]) for k in ("fp16", "bf16", "fp8", "fp4")}
         ),
         "efficiency": st.fixed_dictionaries(
             {},
             optional={
-                "mfu": st.sampled_from([1e-9, 0.01, 0.5, 1.0]),
-                "mbu": st.sampled_from([1e-9, 0.01, 0.5, 1.0]),
-                "allreduce_gb_s": st.sampled_from([1e-9, 1.0, 1e6]),
-                "allreduce_latency_us": st.sampled_from([0, 5, 1e9]),
-                "prefill_overhead_us_per_layer": st.sampled_from([0, 10, 1e9]),
-                "decode_overhead_us_per_layer": st.sampled_from([0, 10, 1e9]),
-                "decode_us_per_seq_layer": st.sampled_from([0, 0.5, 1e9]),
+                "mfu": st.sampled_from([1e-9, 0.001, 0.01, 0.5, 1.0]),
+                "mbu": st.sampled_from([1e-9, 0.001, 0.01, 0.5, 1.0]),
+                "allreduce_gb_s": st.sampled_from([1e-9, 0.01, 1.0, 1e5, 1e6]),
+                "allreduce_latency_us": st.sampled_from([0, 5, 1e5, 1e9]),
+                "prefill_overhead_us_per_layer": st.sampled_from([0, 10, 1e5, 1e9]),
+                "decode_overhead_us_per_layer": st.sampled_from([0, 10, 1e5, 1e9]),
+                "decode_us_per_seq_layer": st.sampled_from([0, 0.5, 1e4, 1e9]),
             },
         ),
     },
@@ -131,18 +131,18 @@ overrides = st.fixed_dictionaries(
 
 SCALE = [0.0, -1.0, 1e-9, 1e-3, 0.1, 0.5, 2.0, 10.0, 1e3, 1e6, 1e9, 1e300]
 
-# values at or near the edges of each field's valid range: these pass the schema and reach the
-# performance model and the solver
+# values at, near and beyond the edges of each field's valid range: those inside pass the schema
+# and take extreme numbers to the performance model and the solver
 EXTREMES: dict[str, list[Any]] = {
-    "count": [1, 2, 3, 7, 1000, 1_000_000],
-    "price_usd_per_hour": [0, 0.0, 1e-300, 1e-9, 1e6, 1e308],
+    "count": [1, 2, 3, 7, 1000, 100_000, 1_000_000],
+    "price_usd_per_hour": [0, 0.0, 0.001, 0.0011, 999.9, 1000, 1e-300, 1e-20, 1e308],
     "gpus_per_node": [1, 2, 3, 1024],
-    "network_gbit_s": [1e-300, 1e-6, 1e6, 1e308],
+    "network_gbit_s": [0.1, 0.11, 1e5, 1e-300, 1e308],
     "prompt_tokens": [1, 2, 100_000, 10_000_000],
     "output_tokens": [1, 2, 100_000, 10_000_000],
-    "qps": ["max", 1e-300, 1e-9, 0.001, 1e6, 1e308],
-    "ttft_ms": [1e-300, 0.5, 1e6, 1e308],
-    "tpot_ms": [1e-300, 0.5, 1e6, 1e308],
+    "qps": ["max", 1e-6, 1.1e-6, 0.001, 1e6, 1e7, 1e-300, 1e308],
+    "ttft_ms": [0.001, 0.5, 1e6, 1e8, 1e-300, 1e308],
+    "tpot_ms": [0.001, 0.5, 1e6, 1e7, 1e-300, 1e308],
     "percentile": [50, 99.999999],
     "tp_degrees": [[1], [64], [32], [2, 64], [1, 2, 4, 8, 16, 32, 64]],
     "weight_dtype": ["fp16", "bf16", "fp8"],

@@ -28,33 +28,39 @@ class Accuracy:
     worst_abs_error: float
 
 
-def fit_defaults(rows: list[Measurement] | None = None) -> dict[str, FitResult]:
+def _per_family(rows: list[Measurement] | None, run) -> dict[str, FitResult]:
+    """`run(gpu, rows of that GPU, catalog)` for each fitted family."""
     rows = rows if rows is not None else load_splitwise()
     cat = catalog()
-    out = {}
-    for family, gpu_id in FITTED_FAMILIES.items():
-        gpu = cat.gpu(gpu_id)
-        sub = [m for m in rows if m.gpu == gpu_id]
-        out[family] = fit_efficiency(
+    return {
+        family: run(cat.gpu(gpu_id), [m for m in rows if m.gpu == gpu_id], cat)
+        for family, gpu_id in FITTED_FAMILIES.items()
+    }
+
+
+def fit_defaults(rows: list[Measurement] | None = None) -> dict[str, FitResult]:
+    """Fit each family's efficiency parameters to its GPU's measured rows."""
+
+    def run(gpu, sub, cat):
+        used = sum(not m.excluded for m in sub)
+        return fit_efficiency(
             sub,
             lambda m: (cat.gpu(m.gpu), cat.model(m.model), SPLITWISE_DTYPE),
             start=gpu.efficiency,
-            source=f"fitted on {sum(not m.excluded for m in sub)} measured splitwise rows ({gpu_id}, vLLM 2023, FP16)",
+            source=f"fitted on {used} measured splitwise rows ({gpu.id}, vLLM 2023, FP16)",
         )
-    return out
+
+    return _per_family(rows, run)
 
 
 def evaluate_defaults(rows: list[Measurement] | None = None) -> dict[str, FitResult]:
     """The shipped efficiency defaults (no fitting) against the measured rows."""
-    rows = rows if rows is not None else load_splitwise()
-    cat = catalog()
-    out = {}
-    for family, gpu_id in FITTED_FAMILIES.items():
-        gpu = cat.gpu(gpu_id)
-        sub = [m for m in rows if m.gpu == gpu_id]
+
+    def run(gpu, sub, cat):
         preds = [(m, predict(m, gpu, cat.model(m.model), gpu.efficiency, SPLITWISE_DTYPE)) for m in sub]
-        out[family] = FitResult(gpu.efficiency, preds)
-    return out
+        return FitResult(gpu.efficiency, preds)
+
+    return _per_family(rows, run)
 
 
 def accuracy(results: dict[str, FitResult]) -> list[Accuracy]:
