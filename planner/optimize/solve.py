@@ -161,7 +161,8 @@ def _check(stats: pulp.LpSolveStats, what: str) -> bool:
         raise InfeasibleError(what)
     if stats.status == pulp.LpSolveStatus.Unbounded:  # pragma: no cover - every variable is bounded
         raise SolverError("the model is unbounded (a bug: please report it with your input files)")
-    raise SolverError(f"the solver stopped without a usable answer (status {stats.status.name})")
+    hint = "; allow more time with --time-limit" if stats.status == pulp.LpSolveStatus.TimeLimit else ""
+    raise SolverError(f"the solver stopped without a usable answer (status {stats.status.name}){hint}")
 
 
 def solve(
