@@ -51,7 +51,7 @@ def plan_problem(
         best = solve(problem, table, "max-throughput", solver, time_limit_s=time_limit_s, tie_break=False)
         raise InfeasibleError(
             f"{e.message}: the most it can serve is {best.rate_per_s:.4g} req/s "
-            f"({best.rate_per_s / problem.qps_target:.1%} of the target)"
+            f"({best.rate_per_s / problem.qps_target:.3g}x the target)"
         ) from None
     base, marg = explain_plan(problem, table, objective, solver) if explain else ([], [])
     shadow = shadow_prices(problem, table, objective, sol) if explain else {}

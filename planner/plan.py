@@ -160,7 +160,7 @@ class Plan(_Out):
     inputs: Inputs
     status: Literal["optimal", "feasible"]
     mip_gap: float
-    objective_value: float
+    objective_value: float | None  # None: output tokens per USD on free GPUs (unbounded)
     objective_unit: str
     throughput: Throughput
     cost: Cost
@@ -178,11 +178,11 @@ class Plan(_Out):
 
 
 def _r(x: float | None) -> float | None:
-    """Round to SIG significant digits (and -0.0 to 0.0)."""
-    if x is None:
+    """Round to SIG significant digits (and -0.0 to 0.0); None for what JSON cannot hold."""
+    if x is None or not math.isfinite(x):
         return None
-    if x == 0 or not math.isfinite(x):
-        return 0.0 if x == 0 else x
+    if x == 0:
+        return 0.0
     return float(f"{x:.{SIG}g}") + 0.0
 
 
@@ -215,7 +215,9 @@ def objective_value(objective: str, rate: float, cost: float, problem: Problem) 
     if objective == "min-cost":
         return cost
     if objective == "max-tokens-per-dollar":
-        return rate * problem.mean_output_tokens * 3600 / cost if cost > 0 else 0.0
+        if cost <= 0:
+            return math.inf if rate > 0 else 0.0  # free GPUs
+        return rate * problem.mean_output_tokens * 3600 / cost
     return rate
 
 
@@ -438,7 +440,7 @@ def advantage_table(problem: Problem, table: CapacityTable) -> list[Advantage]:
 
 
 def _gain(plan_score: float, base_score: float, objective: str) -> float | None:
-    if base_score == float("-inf"):
+    if base_score == float("-inf") or math.isinf(plan_score) or math.isinf(base_score):
         return None
     if objective == "min-cost":  # scores are negative costs: how much more the baseline costs
         g = (base_score / plan_score - 1) if plan_score < 0 else None
@@ -471,6 +473,8 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
     base = objective_value(obj, sol.rate_per_s, sol.cost_usd_per_hour, problem)
 
     def _d(new: float, old: float) -> float | None:
+        if math.isinf(new) or math.isinf(old):
+            return None
         d = new - old
         return _r(0.0 if abs(d) <= 1e-6 * max(1.0, abs(old)) else d)  # tie-break tolerance, not value
 

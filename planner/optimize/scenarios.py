@@ -37,7 +37,9 @@ class Outcome:
         if objective == "min-cost":
             return -self.cost_usd_per_hour
         if objective == "max-tokens-per-dollar":
-            return self.rate_per_s / self.cost_usd_per_hour if self.cost_usd_per_hour > 0 else 0.0
+            if self.cost_usd_per_hour <= 0:
+                return float("inf") if self.rate_per_s > 0 else 0.0  # free GPUs
+            return self.rate_per_s / self.cost_usd_per_hour
         return self.rate_per_s
 
 

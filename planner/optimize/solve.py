@@ -8,6 +8,7 @@ gives the same plan every time; a plan that is not proven optimal carries its ga
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -202,7 +203,10 @@ def solve(
         if objective == "max-tokens-per-dollar":
             proven, gap, ratio = _dinkelbach(m, cost, runner, stages)
             # among plans at the best ratio, serve the most traffic
-            m.add("tie:ratio", m.lam - ratio * (1 - TIE_TOLERANCE) * cost >= 0)
+            if math.isinf(ratio):  # free GPUs serve traffic: only zero-cost plans are that good
+                m.add("tie:ratio", cost <= 0)
+            else:
+                m.add("tie:ratio", m.lam - ratio * (1 - TIE_TOLERANCE) * cost >= 0)
         stats, gap1 = runner.run(m, pulp.LpMaximize, m.lam)
         proven = _check(stats, "no plan serves any traffic") and (proven if objective != "max-throughput" else True)
         gap = gap1 if objective == "max-throughput" else gap
@@ -249,7 +253,8 @@ def _polish(m: Milp, problem: Problem, table: CapacityTable, roles, runner: "_Ru
 def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool, float, float]:
     """Best λ/cost: repeat max λ - q·cost with q the best ratio so far until no plan beats q.
 
-    Returns (proven optimal, gap, best ratio in requests/s per USD/h)."""
+    Returns (proven optimal, gap, best ratio in requests/s per USD/h); the ratio is infinite
+    when a plan on free GPUs (price 0) serves traffic."""
     q, proven, gap = 0.0, True, 0.0
     for _ in range(30):
         stats, gap = runner.run(m, pulp.LpMaximize, m.lam - q * cost)
@@ -258,10 +263,10 @@ def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool
         stages.append(f"dinkelbach q={q:.6g}")
         if q == 0 and lam <= 0:
             raise InfeasibleError("no plan serves any traffic within the SLOs")
-        if q == 0 and c <= 0:  # free GPUs: any traffic is served at zero cost; ratio constraint moot
-            return proven, gap, 0.0
         if lam - q * c <= 1e-9 * max(1.0, lam):
             break
+        if c <= 1e-12:
+            return proven, gap, math.inf
         q = lam / c
     return proven, gap, q
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from planner.specs.base import Strict, at, bounded
 
@@ -60,8 +60,18 @@ class RequestClass(Strict):
     share: Annotated[float, Field(gt=0, le=1)]
 
 
+def _qps(v: object) -> object:
+    if v == "max":
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError("must be 'max' or a number of requests/s")
+    if not (v == v and 1e-6 <= v <= 1e7):  # v == v: not NaN
+        raise ValueError("must be a positive, finite number of requests/s (1e-06 to 1e+07), or 'max'")
+    return float(v)
+
+
 class Traffic(Strict):
-    qps: Literal["max"] | bounded(1e-6, 1e7, "requests/s") = "max"
+    qps: Annotated[Literal["max"] | float, BeforeValidator(_qps)] = "max"
 
 
 class Slo(Strict):

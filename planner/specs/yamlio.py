@@ -7,6 +7,7 @@ name `file:line:column` and the field path.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,21 @@ import yaml
 from planner.errors import InputError
 
 try:  # libyaml is an order of magnitude faster where it is available
-    _Loader = yaml.CSafeLoader
+    _Base = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+
+class _Loader(_Base):
+    """Safe loading, plus YAML 1.2 floats without a dot (`1e-3`), which YAML 1.1 reads as
+    strings: a user who writes `price_usd_per_hour: 1e-1` means a number."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 MAX_INPUT_BYTES = 16 * 1024 * 1024  # a fleet or workload file is a few KB; refuse runaway inputs
 
