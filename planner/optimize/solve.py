@@ -72,11 +72,7 @@ def quiet_stdout():
     last exit restores it, so parallel solves inside one outer context never race on it.
     """
     global _quiet_depth, _saved_fd
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, OSError, ValueError):
-        yield
-        return
+    fd = 1  # the C library's stdout, whatever Python's sys.stdout is at the moment
     with _quiet_lock:
         _quiet_depth += 1
         if _quiet_depth == 1:
