@@ -26,10 +26,20 @@ OBJECTIVES = ("max-throughput", "min-cost", "max-tokens-per-dollar")
 SOLVERS = ("highs", "cbc")
 MIP_REL_GAP = 1e-7
 TIE_TOLERANCE = 1e-7  # stage 2 keeps the stage-1 optimum within this relative tolerance
-# These MILPs are small (tens of integer variables) and HiGHS's restarts and feasibility-jump
-# heuristic cost more than they save on them: measured 0.15-0.4 s per solve with them, 0.04-0.1 s
-# without, same optima (benchmarks/solve_examples.py)
-HIGHS_OPTIONS = {"mip_allow_restart": False, "mip_heuristic_run_feasibility_jump": False}
+# These MILPs are small (tens of integer variables): HiGHS's restarts and primal heuristics cost
+# more than they save on them. Measured on the shipped examples (solve + explaining re-solves,
+# 2-core VM): 0.99 s with HiGHS defaults minus restarts/feasibility jump, 0.69 s with the
+# heuristics below off too; same optima, every one proven (see benchmarks/solve_examples.py).
+HIGHS_OPTIONS = {
+    "mip_allow_restart": False,
+    "mip_heuristic_run_feasibility_jump": False,
+    "mip_heuristic_run_rins": False,
+    "mip_heuristic_run_rens": False,
+    "mip_heuristic_run_root_reduced_cost": False,
+    "mip_heuristic_run_zi_round": False,
+    "mip_heuristic_run_shifting": False,
+    "mip_heuristic_effort": 0.0,
+}
 _OK = {pulp.LpSolveStatus.Optimal, pulp.LpSolveStatus.GapLimit}
 _STOPPED_WITH_SOLUTION = {
     pulp.LpSolveStatus.TimeLimit,
