@@ -150,11 +150,12 @@ def cost_expression(m: Milp, problem: Problem) -> pulp.LpAffineExpression:
 
 
 def tie_break_expression(m: Milp) -> pulp.LpAffineExpression:
-    """A fixed, tiny preference among otherwise equal plans: earlier configurations (fleet order,
-    smaller TP, prefill before decode before colocated) and less traffic on later ones."""
-    terms = []
-    for i, c in enumerate(m.configs):
-        terms.append((i + 1) * m.n[c.key])
-    for i, key in enumerate(sorted(m.x)):
-        terms.append(1e-3 * (i + 1) * m.x[key])
-    return pulp.lpSum(terms)
+    """A fixed preference among otherwise equal plans: instances of earlier configurations
+    (fleet order, smaller TP, prefill before decode before colocated). Integer weights: two
+    distinct plans differ by at least 1, far above any solver tolerance."""
+    return pulp.lpSum((i + 1) * m.n[c.key] for i, c in enumerate(m.configs))
+
+
+def flow_tie_break_expression(m: Milp) -> pulp.LpAffineExpression:
+    """With the pools fixed, one canonical split of traffic: less on later (config, class)."""
+    return pulp.lpSum((i + 1) * m.x[key] for i, key in enumerate(sorted(m.x)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pulp
 
 from planner.errors import InfeasibleError, InputError, SolverError
-from planner.optimize.milp import Milp, build_milp, cost_expression, tie_break_expression
+from planner.optimize.milp import Milp, build_milp, cost_expression, flow_tie_break_expression, tie_break_expression
 from planner.perf.capacity import CapacityTable
 from planner.problem import Problem
 
@@ -199,12 +199,8 @@ def solve(
         stats, gap = runner.run(m, pulp.LpMinimize, cost)
         proven = _check(stats, f"the fleet cannot serve {target:g} req/s within the SLOs")
         stages.append("min cost")
-        best = pulp.value(cost) or 0.0
         if tie_break:
-            m.add("tie:cost", cost <= best * (1 + TIE_TOLERANCE) + 1e-9)
-            stats2, _ = runner.run(m, pulp.LpMinimize, tie_break_expression(m))
-            _check(stats2, "tie-break stage lost feasibility")
-            stages.append("tie-break")
+            _fixed_tie_break(m, cost, runner, stages)
     else:
         if objective == "max-tokens-per-dollar":
             proven, gap, ratio = _dinkelbach(m, cost, runner, stages)
@@ -222,32 +218,48 @@ def solve(
             raise InfeasibleError("no plan serves any traffic within the SLOs")
         if tie_break:
             m.add("tie:throughput", m.lam >= best * (1 - TIE_TOLERANCE))
-            prices = [e.price_usd_per_hour for e in problem.entries if e.price_usd_per_hour > 0]
-            scale = 1e-6 * (min(prices) if prices else 1.0) / max(1, len(m.configs))
-            stats2, _ = runner.run(m, pulp.LpMinimize, cost + scale * tie_break_expression(m))
+            stats2, _ = runner.run(m, pulp.LpMinimize, cost)
             _check(stats2, "tie-break stage lost feasibility")
-            stages.append("min cost among optima + fixed tie-break")
-    if objective != "min-cost":
-        _polish(m, problem, table, roles, runner, stages)
+            stages.append("min cost among optima")
+            _fixed_tie_break(m, cost, runner, stages)
+    if tie_break:
+        _polish(m, problem, table, roles, runner, stages, objective)
     return _read(m, problem, objective, proven, gap, runner, stages)
 
 
-def _polish(m: Milp, problem: Problem, table: CapacityTable, roles, runner: "_Runner", stages: list[str]) -> None:
+def _fixed_tie_break(m: Milp, cost, runner: "_Runner", stages: list[str]) -> None:
+    """Among the plans within the tolerance of the optimum cost, the first in a fixed order.
+
+    A stage of its own: folded into the objective as a tiny weight, the preference would sit
+    below the MIP gap tolerance and different solvers (or options) could return different
+    plans."""
+    best = pulp.value(cost) or 0.0
+    m.add("tie:cost", cost <= best * (1 + TIE_TOLERANCE) + 1e-9)
+    stats, _ = runner.run(m, pulp.LpMinimize, tie_break_expression(m))
+    _check(stats, "tie-break stage lost feasibility")
+    stages.append("fixed tie-break")
+
+
+def _polish(
+    m: Milp, problem: Problem, table: CapacityTable, roles, runner: "_Runner", stages: list[str], objective: str
+) -> None:
     """With the instance counts fixed, the plan's exact throughput and a canonical traffic split.
 
-    The tie-break stage keeps λ within a relative 1e-7 of the optimum; two LPs over the fixed
-    pools restore the exact maximum (LP 1) and pick one split of traffic among equal pools
-    (LP 2), so HiGHS and CBC report the same numbers.
+    The tie-break stages keep λ within a relative 1e-7 of the optimum; two LPs over the fixed
+    pools restore the exact maximum (LP 1; the target itself for min-cost) and pick one split
+    of traffic among equal pools (LP 2), so HiGHS and CBC report the same numbers.
     """
     fixed = build_milp(problem, table, roles)
     for key, v in fixed.n.items():
         val = round(m.n[key].value() or 0)
         v.lowBound = val
         v.upBound = val
+    if objective == "min-cost":
+        fixed.add("target", fixed.lam == problem.qps_target)
     runner.run(fixed, pulp.LpMaximize, fixed.lam)
     best = fixed.lam.value() or 0.0
     fixed.add("tie:polish", fixed.lam >= best * (1 - 1e-9))
-    runner.run(fixed, pulp.LpMinimize, tie_break_expression(fixed))
+    runner.run(fixed, pulp.LpMinimize, flow_tie_break_expression(fixed))
     stages.append("polish: exact throughput of the fixed pools")
     for key, v in m.n.items():
         v.varValue = fixed.n[key].value()
