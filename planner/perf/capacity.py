@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from planner.catalog.types import Gpu
-from planner.perf.model import MAX_BATCHED_TOKENS, Deployment
+from planner.perf.model import GPU_MEMORY_UTILIZATION, MAX_BATCHED_TOKENS, Deployment
 from planner.perf.queueing import max_utilisation, wait_quantile_ms, wait_quantile_ms_array
 from planner.problem import Problem
 from planner.specs.workload import RequestClass
@@ -107,35 +107,45 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
             table.excluded[gpu.id] = f"{gpu.id} has no {cdt} tensor rate in the catalog"
             continue
         notes: list[str] = []
-        fitted_any = False
-        best_fit = None
+        largest: Deployment | None = None
         for tp in problem.tp_degrees:
             if tp > gpu.max_tp:
                 notes.append(f"TP{tp} exceeds the {gpu.max_tp}-GPU node/scale-up domain")
                 continue
-            if tp > entry.count:  # kept in the table (a marginal re-solve may add GPUs); unused here
-                notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.count}")
             d = Deployment(gpu, problem.model, tp, problem.weight_dtype, problem.kv_dtype, cdt, gpu.efficiency)
+            largest = d
             need = longest * d.kv_bytes_per_token_per_gpu
             if d.kv_budget_bytes < need:
-                short = need - d.kv_budget_bytes
-                best_fit = min(best_fit or math.inf, short)
                 notes.append(
                     f"TP{tp} does not fit: {d.weight_bytes_per_gpu / 1e9:.1f} GB weights per GPU + workspace "
-                    f"leave {max(d.kv_budget_bytes, 0) / 1e9:.1f} GB of {gpu.mem_bytes * 0.9 / 1e9:.1f} GB "
+                    f"leave {max(d.kv_budget_bytes, 0) / 1e9:.1f} GB of {gpu.mem_bytes * GPU_MEMORY_UTILIZATION / 1e9:.1f} GB "
                     f"for KV, one {longest}-token request needs {need / 1e9:.2f} GB"
                 )
                 continue
-            fitted_any = True
+            if tp > entry.count:  # kept in the table (a marginal re-solve may add GPUs); unused here
+                notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.count}")
             for role in ROLES:
                 caps = {c.name: class_capacity(d, role, c, problem) for c in problem.classes}
                 table.configs.append(Config(gpu.id, tp, role, d, caps))
         if notes:
             table.tp_notes[gpu.id] = notes
-        if not fitted_any and gpu.id not in table.excluded:
-            detail = "; ".join(notes) if notes else "no TP degree allowed"
-            table.excluded[gpu.id] = f"{problem.model.id} fits on no {gpu.id} configuration: {detail}"
+        if not table.for_gpu(gpu.id):
+            table.excluded[gpu.id] = _fits_nowhere(problem.model.id, gpu, largest, longest)
     return table
+
+
+def _fits_nowhere(model_id: str, gpu: Gpu, largest: Deployment | None, longest: int) -> str:
+    """The model fits on no TP degree of this GPU: by how much, at the largest one allowed."""
+    if largest is None:
+        return f"{model_id} fits on no {gpu.id} configuration: no TP degree allowed"
+    d = largest
+    need = d.weight_bytes_per_gpu + d.activation_workspace_bytes + longest * d.kv_bytes_per_token_per_gpu
+    have = gpu.mem_bytes * GPU_MEMORY_UTILIZATION
+    return (
+        f"{model_id} fits on no {gpu.id} configuration: at TP{d.tp}, the most its node allows, one "
+        f"{longest}-token request needs {need / 1e9:.1f} GB per GPU ({d.weight_bytes_per_gpu / 1e9:.1f} GB of "
+        f"weights) of {have / 1e9:.1f} GB usable, {(need - have) / 1e9:.1f} GB too much"
+    )
 
 
 def class_capacity(d: Deployment, role: str, c: RequestClass, problem: Problem) -> ClassCapacity:

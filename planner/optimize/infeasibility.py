@@ -1,0 +1,155 @@
+"""Why there is no plan, in numbers: what does not fit, which SLO no configuration reaches (and
+the best it can reach), how far the fleet falls short of a QPS target, the nearest feasible plan,
+whether the network binds, and how many more GPUs of which type would close the gap.
+"""
+
+from __future__ import annotations
+
+from planner.errors import InfeasibleError
+from planner.optimize.solve import Solution, solve
+from planner.perf.capacity import CapacityTable, Config
+from planner.problem import Problem
+from planner.specs.workload import RequestClass
+
+# the search for "how many more GPUs" stops here: the schema allows 100,000 per type
+MAX_EXTRA_GPUS = 100_000
+
+
+def check_servable(problem: Problem, table: CapacityTable) -> None:
+    """Fail early, with the reason, when some class cannot be served by any configuration."""
+    configs = table.usable(problem)
+    if not configs:
+        raise InfeasibleError(f"{problem.model.id} cannot be served by this fleet: {_why_nothing_fits(problem, table)}")
+    for k in problem.classes:
+        for phase, roles in (("prefill", ("prefill", "colocated")), ("decode", ("decode", "colocated"))):
+            if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in configs):
+                continue
+            # the phase's own role first: its reason is the direct one
+            why = sorted(
+                {(c.role != phase, c.caps[k.name].reason) for c in configs if c.role in roles and c.caps[k.name].reason}
+            )
+            raise InfeasibleError(
+                f"request class '{k.name}' ({k.prompt_tokens} prompt / {k.output_tokens} output tokens): no "
+                f"configuration meets the SLO for its {phase}: {why[0][1] if why else 'none fits'}"
+                f"{best_reachable(configs, k, phase)}"
+            )
+
+
+def _why_nothing_fits(problem: Problem, table: CapacityTable) -> str:
+    reasons = []
+    for e in problem.entries:
+        if e.gpu.id in table.excluded:
+            reasons.append(table.excluded[e.gpu.id])
+            continue
+        smallest = min((c.tp for c in table.for_gpu(e.gpu.id)), default=None)
+        if smallest is not None and smallest > e.count:
+            reasons.append(f"{e.gpu.id} needs TP{smallest} ({smallest} GPUs) to fit the model; the fleet has {e.count}")
+    return "; ".join(reasons) or "no GPU type can run the model"
+
+
+def best_reachable(configs: list[Config], k: RequestClass, phase: str) -> str:
+    """The best latency any configuration reaches, so the user knows which SLO is possible."""
+    if phase == "prefill":
+        values = [
+            c.deployment.prefill_ms(k.prompt_tokens, 1) + c.caps[k.name].transfer_ms
+            for c in configs
+            if c.role == "prefill"
+        ]
+        what = "TTFT (prefill + KV transfer, no queueing)"
+    else:
+        values = [
+            float(c.deployment.decode_step_ms(1, k.prompt_tokens + k.output_tokens / 2))
+            for c in configs
+            if c.role == "decode"
+        ]
+        what = "TPOT (batch 1)"
+    return f"; best reachable {what}: {min(values):.1f} ms" if values else ""
+
+
+def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, time_limit_s: float | None) -> str:
+    """The fleet cannot reach the QPS target: by how much, the nearest plan, and what would do."""
+    target = problem.qps_target or 0.0
+    best = solve(problem, table, "max-throughput", solver, time_limit_s=time_limit_s)
+    parts = [
+        f"the fleet serves at most {best.rate_per_s:.4g} req/s within the SLOs, {best.rate_per_s / target:.1%} of "
+        f"the {target:g} req/s target",
+        f"nearest feasible plan: {_pools_summary(best)}",
+    ]
+    saturated = [name.split(":", 1)[1] for name, slack in best.slacks.items() if name.startswith("kv-") and slack <= 1e-6 and _kv_used(best, name)]
+    if saturated:
+        parts.append(f"KV-cache transfers saturate the NICs of {', '.join(sorted(set(saturated)))}")
+    slow = _slow_transfers(problem, table)
+    if slow:
+        parts.append(slow)
+    more = []
+    for e in problem.entries:
+        k = _more_gpus_needed(problem, table, e.gpu.id, target, solver, time_limit_s)
+        if k is not None:
+            more.append(f"+{k} {e.gpu.id}")
+    if more:
+        parts.append("enough with " + " or ".join(more) + " (one type at a time)")
+    else:
+        parts.append("no number of extra GPUs of a single type reaches the target")
+    return "; ".join(parts)
+
+
+def _slow_transfers(problem: Problem, table: CapacityTable) -> str:
+    """KV transfers that eat most of the TTFT budget keep prefill and decode together."""
+    if problem.slo is None or problem.slo.ttft_ms is None:
+        return ""
+    worst: dict[str, tuple[float, str]] = {}
+    for c in table.usable(problem):
+        if c.role != "prefill":
+            continue
+        for k in problem.classes:
+            share = c.caps[k.name].transfer_ms / problem.slo.ttft_ms
+            if share > worst.get(c.gpu_id, (0.0, ""))[0]:
+                worst[c.gpu_id] = (share, f"{c.caps[k.name].transfer_ms:.0f} ms for '{k.name}' at TP{c.tp}")
+    slow = [f"{g} ({what})" for g, (share, what) in worst.items() if share >= 0.5]
+    if not slow:
+        return ""
+    return (
+        f"moving the KV cache takes half the {problem.slo.ttft_ms:g} ms TTFT budget or more on "
+        f"{', '.join(slow)}: the network keeps prefill and decode together"
+    )
+
+
+def _kv_used(sol: Solution, name: str) -> bool:
+    c = sol.milp.constraints[name]
+    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0) > 1e-9
+
+
+def _pools_summary(sol: Solution) -> str:
+    return ", ".join(f"{n}x {key.replace(':tp', ' TP').replace(':', ' ')}" for key, n in sorted(sol.instances.items()))
+
+
+def _more_gpus_needed(
+    problem: Problem, table: CapacityTable, gpu_id: str, target: float, solver: str, time_limit_s: float | None
+) -> int | None:
+    """Smallest k such that k more GPUs of this type reach the target (exponential, then
+    binary search over max-throughput re-solves); None when no k up to the schema's limit does."""
+    base = problem.entry(gpu_id).count
+
+    def rate(k: int) -> float:
+        try:
+            p = problem.with_count(gpu_id, base + k)
+            return solve(p, table, "max-throughput", solver, time_limit_s=time_limit_s, tie_break=False).rate_per_s
+        except InfeasibleError:
+            return 0.0
+
+    goal = target * (1 - 1e-9)
+    lo, hi, last = 0, 1, rate(0)
+    while rate(hi) < goal:
+        r = rate(hi)
+        if r <= last * (1 + 1e-9) and hi >= 64:  # more of this type no longer helps
+            return None
+        last, lo, hi = r, hi, hi * 2
+        if hi > MAX_EXTRA_GPUS:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if rate(mid) >= goal:
+            hi = mid
+        else:
+            lo = mid
+    return hi
