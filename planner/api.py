@@ -6,8 +6,7 @@ from pathlib import Path
 
 from planner.errors import InfeasibleError, InputError
 from planner.optimize.infeasibility import check_servable, explain_shortfall
-from planner.optimize.scenarios import explain as explain_plan
-from planner.optimize.scenarios import shadow_prices
+from planner.optimize.scenarios import solve_and_explain
 from planner.optimize.solve import OBJECTIVES, solve
 from planner.perf.capacity import build_capacity_table
 from planner.plan import Plan, build_plan
@@ -43,15 +42,20 @@ def plan_problem(
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     table = build_capacity_table(problem)
     check_servable(problem, table)
+
+
+    def main():
+        return solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+
     try:
-        sol = solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+        if explain:
+            done = solve_and_explain(problem, table, objective, solver, main)
+            return build_plan(problem, table, done.solution, done.baselines, done.marginals, done.shadow)
+        return build_plan(problem, table, main(), [], [], {})
     except InfeasibleError as e:
         if objective != "min-cost":
             raise
         raise InfeasibleError(f"{e.message}: {explain_shortfall(problem, table, solver, time_limit_s)}") from None
-    base, marg = explain_plan(problem, table, objective, solver) if explain else ([], [])
-    shadow = shadow_prices(problem, table, objective, sol) if explain else {}
-    return build_plan(problem, table, sol, base, marg, shadow)
 
 
 def plan_files(fleet_path, workload_path, objective=None, qps=None, solver="highs", explain=True, time_limit_s=None) -> Plan:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulp
@@ -62,10 +63,6 @@ def _baseline_jobs(problem: Problem, table: CapacityTable, objective: str, solve
     return jobs
 
 
-def baselines(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list[Outcome]:
-    return [job() for job in _baseline_jobs(problem, table, objective, solver)]
-
-
 @dataclass(frozen=True)
 class Marginal:
     gpu_id: str
@@ -88,23 +85,40 @@ def _marginal_jobs(problem: Problem, table: CapacityTable, objective: str, solve
     return jobs
 
 
-def marginal_values(problem: Problem, table: CapacityTable, objective: str, solver: str) -> list[Marginal]:
-    return [job() for job in _marginal_jobs(problem, table, objective, solver)]
+@dataclass
+class Explained:
+    solution: Solution
+    baselines: list[Outcome]
+    marginals: list[Marginal]
+    shadow: dict[str, float]
 
 
-def explain(problem: Problem, table: CapacityTable, objective: str, solver: str) -> tuple[list[Outcome], list[Marginal]]:
-    """Baselines and marginal values, solved in parallel (each solve is single-threaded and
-    deterministic, so the results do not depend on the order they finish in)."""
+def solve_and_explain(
+    problem: Problem, table: CapacityTable, objective: str, solver: str, main: Callable[[], Solution]
+) -> Explained:
+    """The main solve (`main`, in this thread) alongside the explaining re-solves (baselines,
+    marginal values, shadow prices) in a thread pool: none of them needs the main plan, HiGHS
+    releases the GIL while it solves, and each solve is single-threaded and deterministic, so
+    the results do not depend on the order they finish in."""
     base_jobs = _baseline_jobs(problem, table, objective, solver)
-    marg_jobs = _marginal_jobs(problem, table, objective, solver)
+    jobs = base_jobs + _marginal_jobs(problem, table, objective, solver)
+    n_base = len(base_jobs)
     workers = max(1, min(4, os.cpu_count() or 1))
     with quiet_stdout(), ThreadPoolExecutor(max_workers=workers) as pool:
-        base = [f.result() for f in [pool.submit(j) for j in base_jobs]]
-        marg = [f.result() for f in [pool.submit(j) for j in marg_jobs]]
-    return base, marg
+        futures = [pool.submit(j) for j in jobs]
+        shadow_future = pool.submit(shadow_prices, problem, table, objective)
+        try:
+            sol = main()
+        except BaseException:
+            for f in futures + [shadow_future]:
+                f.cancel()
+            raise
+        results = [f.result() for f in futures]
+        shadow = shadow_future.result()
+    return Explained(sol, results[:n_base], results[n_base:], shadow)
 
 
-def shadow_prices(problem: Problem, table: CapacityTable, objective: str, solution: Solution) -> dict[str, float]:
+def shadow_prices(problem: Problem, table: CapacityTable, objective: str) -> dict[str, float]:
     """Duals of `gpus:<type>` in the LP relaxation (instances continuous), from a minimising LP.
 
     max-throughput: requests/s one more GPU adds; min-cost: USD/h one more GPU saves (negative
@@ -116,7 +130,7 @@ def shadow_prices(problem: Problem, table: CapacityTable, objective: str, soluti
     for v in m.n.values():
         v.cat = pulp.LpContinuous
     if objective == "min-cost":
-        m.add("target", m.lam == solution.rate_per_s)
+        m.add("target", m.lam == problem.qps_target)
         objective_expr = cost_expression(m, problem)
         sign = -1.0
     else:
