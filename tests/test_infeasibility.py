@@ -12,7 +12,7 @@ from planner.api import load_problem, plan_problem
 from planner.catalog import catalog
 from planner.errors import InfeasibleError
 from planner.optimize.solve import solve
-from planner.perf.capacity import build_capacity_table, compute_dtype
+from planner.perf.capacity import build_capacity_table
 from planner.perf.model import Deployment
 
 CHAT = ROOT / "workloads" / "chat-llama70b.yaml"

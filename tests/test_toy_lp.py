@@ -30,7 +30,7 @@ from dataclasses import replace
 import pytest
 
 from planner.optimize.solve import solve
-from planner.perf.capacity import CapacityTable, ClassCapacity, Config
+from planner.perf.capacity import CapacityTable, ClassCapacity
 from planner.problem import FleetEntry, Problem, resolve
 from planner.specs import FleetSpec, WorkloadSpec
 

@@ -8,6 +8,7 @@ gives the same plan every time; a plan that is not proven optimal carries its ga
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -118,6 +119,7 @@ def make_solver(name: str, time_limit_s: float | None = None) -> pulp.LpSolver:
     return s
 
 
+@functools.lru_cache(maxsize=None)
 def solver_version(name: str) -> str:
     try:
         if name == "highs":

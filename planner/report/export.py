@@ -5,6 +5,7 @@ Everything but the `metadata` block is a function of the inputs: same inputs, sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -21,29 +22,27 @@ def plan_json(plan: Plan) -> str:
 
 
 def write_atomic(path: str | Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: never a half-written file."""
+    """Write via a temporary file in the same folder and rename: never a half-written file,
+    whatever interrupts the write (an error, Ctrl-C)."""
     p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
+    folder = p.parent
     if not folder.is_dir():
         raise InputError(f"{p}: folder '{folder}' does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise InputError(f"{p}: cannot write: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except OSError as e:
-        try:
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
-        raise InputError(f"{p}: cannot write: {e.strerror}") from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if isinstance(e, OSError):
+            raise InputError(f"{p}: cannot write: {e.strerror}") from None
         raise
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from planner.specs.base import validate_document
 from planner.specs.fleet import FleetGpu, FleetSpec
 from planner.specs.workload import ModelArchitecture, RequestClass, Slo, WorkloadSpec
-from planner.specs.yamlio import Located, parse_yaml, read_yaml
+from planner.specs.yamlio import Located, read_yaml
 
 __all__ = [
     "FleetGpu",
