@@ -109,3 +109,10 @@ def test_utilisation_cap_inverts_the_quantile():
     rho = max_utilisation(100, 100 * math.log(5), 90)
     assert rho == pytest.approx(0.5, abs=1e-9)
     assert max_utilisation(100, -1, 90) == 0.0
+
+
+def test_missing_tensor_rate_excludes_with_a_reason():
+    # Gaudi 3's fp16 matrix rate is unverified in the reference catalog (null): no made-up number
+    cdt, why = compute_dtype(CAT.gpu("gaudi3"), "fp16", "bf16")
+    assert cdt is None and "no fp16 tensor rate" in why and "overrides.tflops_dense.fp16" in why
+    assert compute_dtype(CAT.gpu("gaudi3"), "bf16", "bf16") == ("bf16", "")

@@ -85,13 +85,21 @@ def compute_dtype(gpu: Gpu, weight_dtype: str, kv_dtype: str) -> tuple[str | Non
         return None, f"{gpu.id} cannot hold an FP8 KV cache (no FP8 support)"
     if weight_dtype == "fp8":
         if gpu.fp8 in ("ocp", "fnuz"):
-            return "fp8", ""
-        if gpu.fp8 == "weight-only":  # W8A16: FP8 weights, 16-bit math (vLLM Marlin kernels)
-            return ("bf16" if gpu.bf16 else "fp16"), ""
-        return None, f"{gpu.id} has no FP8 support, not even weight-only; use weight_dtype fp16"
-    if weight_dtype == "bf16" and not gpu.bf16:
+            cdt = "fp8"
+        elif gpu.fp8 == "weight-only":  # W8A16: FP8 weights, 16-bit math (vLLM Marlin kernels)
+            cdt = "bf16" if gpu.bf16 else "fp16"
+        else:
+            return None, f"{gpu.id} has no FP8 support, not even weight-only; use weight_dtype fp16"
+    elif weight_dtype == "bf16" and not gpu.bf16:
         return None, f"{gpu.id} has no bf16 support; set weight_dtype: fp16 to run the model in fp16"
-    return weight_dtype, ""
+    else:
+        cdt = weight_dtype
+    if not gpu.tflops.get(cdt):
+        return None, (
+            f"{gpu.id} has no {cdt} tensor rate in the catalog (unverified); use another weight_dtype "
+            f"or give overrides.tflops_dense.{cdt}"
+        )
+    return cdt, ""
 
 
 def build_capacity_table(problem: Problem) -> CapacityTable:
@@ -102,9 +110,6 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
         cdt, why = compute_dtype(gpu, problem.weight_dtype, problem.kv_dtype)
         if cdt is None:
             table.excluded[gpu.id] = why
-            continue
-        if not gpu.tflops.get(cdt):
-            table.excluded[gpu.id] = f"{gpu.id} has no {cdt} tensor rate in the catalog"
             continue
         notes: list[str] = []
         largest: Deployment | None = None
