@@ -8,11 +8,13 @@ did-you-mean, positioned at the offending line of the input file.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from planner.catalog import Catalog, catalog
 from planner.catalog.types import Gpu, Model
 from planner.errors import InputError
 from planner.specs import FleetSpec, Located, WorkloadSpec
+from planner.specs.distributions import classes_from_lognormal, classes_from_samples, read_trace
 from planner.specs.workload import ModelArchitecture, RequestClass, Slo
 
 
@@ -88,17 +90,24 @@ def resolve(
             f"{workload_doc.where(('model',)) if workload_doc else 'workload'}: model '{model.id}' ships "
             f"{model.native_dtype} weights; set weight_dtype to fp16, bf16 or fp8"
         )
-    longest = max(c.prompt_tokens + c.output_tokens for c in workload.classes)
+    classes, trace_rate = _classes(workload, workload_doc)
+    longest = max(c.prompt_tokens + c.output_tokens for c in classes)
     if longest > model.max_context_tokens:
-        i = max(range(len(workload.classes)), key=lambda j: workload.classes[j].prompt_tokens + workload.classes[j].output_tokens)
-        where = workload_doc.where(("classes", i)) if workload_doc else "workload"
+        i = max(range(len(classes)), key=lambda j: classes[j].prompt_tokens + classes[j].output_tokens)
+        path = ("classes", i) if workload.classes is not None else ("requests",)
+        where = workload_doc.where(path) if workload_doc else "workload"
         raise InputError(
-            f"{where}: classes[{i}]: {longest} tokens (prompt + output) exceed {model.id}'s context "
-            f"window of {model.max_context_tokens}"
+            f"{where}: {'classes[%d]' % i if workload.classes is not None else f'requests: class {classes[i].name}'}: "
+            f"{longest:g} tokens (prompt + output) exceed {model.id}'s context window of {model.max_context_tokens}"
         )
-    target = qps_target if qps_target is not None else (
-        None if workload.traffic.qps == "max" else float(workload.traffic.qps)
-    )
+    if qps_target is not None:
+        target = qps_target
+    elif workload.traffic.qps == "max":
+        target = None
+    elif workload.traffic.qps == "trace":
+        target = trace_rate
+    else:
+        target = float(workload.traffic.qps)
     return Problem(
         fleet_name=fleet.name or "fleet",
         workload_name=workload.name or "workload",
@@ -106,11 +115,35 @@ def resolve(
         model=model,
         weight_dtype=weight_dtype,
         kv_dtype=workload.kv_dtype,
-        classes=tuple(workload.classes),
+        classes=tuple(classes),
         slo=workload.slo if workload.has_slo else None,
         qps_target=target,
         tp_degrees=tuple(workload.tp_degrees),
     )
+
+
+def _classes(workload: WorkloadSpec, doc: Located | None) -> tuple[list[RequestClass], float | None]:
+    """The workload's classes: its explicit histogram, or bucketed from a trace or a
+    log-normal; and the trace's arrival rate (requests/s) where there is a trace."""
+    if workload.classes is not None:
+        return list(workload.classes), None
+    r = workload.requests
+    if r.trace is not None:
+        base = Path(doc.source).parent if doc else Path(".")
+        path = Path(r.trace) if Path(r.trace).is_absolute() else base / r.trace
+        try:
+            trace = read_trace(path)
+        except InputError as e:
+            where = doc.where(("requests", "trace")) if doc else "workload"
+            raise InputError(f"{where}: requests.trace: {e.message}") from None
+        classes = classes_from_samples(trace.prompt_tokens, trace.output_tokens, r.prompt_buckets, r.output_buckets)
+        return classes, trace.rate_per_s or None
+    ln = r.lognormal
+    classes = classes_from_lognormal(
+        ln.prompt_tokens.mean, ln.prompt_tokens.sigma, ln.output_tokens.mean, ln.output_tokens.sigma,
+        r.prompt_buckets, r.output_buckets,
+    )
+    return classes, None
 
 
 def _model(workload: WorkloadSpec, doc: Located | None, cat: Catalog) -> Model:

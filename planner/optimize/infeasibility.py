@@ -29,7 +29,7 @@ def check_servable(problem: Problem, table: CapacityTable) -> None:
                 {(c.role != phase, c.caps[k.name].reason) for c in configs if c.role in roles and c.caps[k.name].reason}
             )
             raise InfeasibleError(
-                f"request class '{k.name}' ({k.prompt_tokens} prompt / {k.output_tokens} output tokens): no "
+                f"request class '{k.name}' ({k.prompt_tokens:g} prompt / {k.output_tokens:g} output tokens): no "
                 f"configuration meets the SLO for its {phase}: {why[0][1] if why else 'none fits'}"
                 f"{best_reachable(configs, k, phase)}"
             )

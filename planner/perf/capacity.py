@@ -124,7 +124,7 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
                 notes.append(
                     f"TP{tp} does not fit: {d.weight_bytes_per_gpu / 1e9:.1f} GB weights per GPU + workspace "
                     f"leave {max(d.kv_budget_bytes, 0) / 1e9:.1f} GB of {gpu.mem_bytes * GPU_MEMORY_UTILIZATION / 1e9:.1f} GB "
-                    f"for KV, one {longest}-token request needs {need / 1e9:.2f} GB"
+                    f"for KV, one {longest:g}-token request needs {need / 1e9:.2f} GB"
                 )
                 continue
             if tp > entry.count:  # kept in the table (a marginal re-solve may add GPUs); unused here
@@ -148,7 +148,7 @@ def _fits_nowhere(model_id: str, gpu: Gpu, largest: Deployment | None, longest: 
     have = gpu.mem_bytes * GPU_MEMORY_UTILIZATION
     return (
         f"{model_id} fits on no {gpu.id} configuration: at TP{d.tp}, the most its node allows, one "
-        f"{longest}-token request needs {need / 1e9:.1f} GB per GPU ({d.weight_bytes_per_gpu / 1e9:.1f} GB of "
+        f"{longest:g}-token request needs {need / 1e9:.1f} GB per GPU ({d.weight_bytes_per_gpu / 1e9:.1f} GB of "
         f"weights) of {have / 1e9:.1f} GB usable, {(need - have) / 1e9:.1f} GB too much"
     )
 
@@ -172,8 +172,8 @@ def _slo(problem: Problem) -> tuple[float | None, float | None, float]:
     return s.ttft_ms, s.tpot_ms, s.percentile
 
 
-def _prompt_batches(s: int) -> list[int]:
-    most = max(1, MAX_BATCHED_TOKENS // s)
+def _prompt_batches(s: float) -> list[int]:
+    most = max(1, int(MAX_BATCHED_TOKENS // s))
     out, b = [], 1
     while b < most:
         out.append(b)
@@ -208,9 +208,9 @@ def _prefill(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
             )
     if best.rate_per_s == 0.0:
         reason = (
-            f"prefill of {s} tokens + KV transfer takes {fastest:.0f} ms > TTFT SLO {ttft:g} ms"
+            f"prefill of {s:g} tokens + KV transfer takes {fastest:.0f} ms > TTFT SLO {ttft:g} ms"
             if math.isfinite(fastest)
-            else f"{s}-token prompt does not fit in the KV cache"
+            else f"{s:g}-token prompt does not fit in the KV cache"
         )
         return ClassCapacity(0.0, kv_bytes=kv_bytes, transfer_ms=transfer_ms, reason=reason)
     return best

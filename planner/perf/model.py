@@ -89,9 +89,9 @@ class Deployment:
     def max_tokens_in_cache(self) -> int:
         return max(0, int(self.kv_budget_bytes // self.kv_bytes_per_token_per_gpu))
 
-    def max_batch(self, context_tokens: int) -> int:
+    def max_batch(self, context_tokens: float) -> int:
         """Requests of `context_tokens` (prompt + output) whose KV fits at once."""
-        return self.max_tokens_in_cache() // max(1, context_tokens)
+        return int(self.max_tokens_in_cache() // max(1, context_tokens))
 
     # --- rates -------------------------------------------------------------------------
     @property

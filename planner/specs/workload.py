@@ -54,24 +54,52 @@ class ModelArchitecture(Strict):
 
 
 class RequestClass(Strict):
+    """One request class: mean prompt and output tokens (not necessarily whole: a class
+    derived from a distribution carries its members' exact means) and its share of requests."""
+
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
-    prompt_tokens: TokenCount
-    output_tokens: TokenCount
+    prompt_tokens: bounded(1, 1e7, "tokens")
+    output_tokens: bounded(1, 1e7, "tokens")
     share: Annotated[float, Field(gt=0, le=1)]
 
 
 def _qps(v: object) -> object:
-    if v == "max":
+    if v in ("max", "trace"):
         return v
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError("must be 'max' or a number of requests/s")
+        raise ValueError("must be 'max', 'trace' (the trace's arrival rate) or a number of requests/s")
     if not (v == v and 1e-6 <= v <= 1e7):  # v == v: not NaN
         raise ValueError("must be a positive, finite number of requests/s (1e-06 to 1e+07), or 'max'")
     return float(v)
 
 
 class Traffic(Strict):
-    qps: Annotated[Literal["max"] | float, BeforeValidator(_qps)] = "max"
+    qps: Annotated[Literal["max", "trace"] | float, BeforeValidator(_qps)] = "max"
+
+
+class LognormalTokens(Strict):
+    mean: bounded(1, 1e7, "tokens")
+    sigma: bounded(0.01, 5, "(the standard deviation of the log)")
+
+
+class Lognormal(Strict):
+    prompt_tokens: LognormalTokens
+    output_tokens: LognormalTokens
+
+
+class RequestSource(Strict):
+    """Request classes from a distribution (see `planner.specs.distributions`)."""
+
+    trace: str | None = Field(default=None, min_length=1, max_length=4096)  # relative to the workload file
+    lognormal: Lognormal | None = None
+    prompt_buckets: Annotated[int, Field(ge=1, le=16)] = 3
+    output_buckets: Annotated[int, Field(ge=1, le=16)] = 2
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "RequestSource":
+        if (self.trace is None) == (self.lognormal is None):
+            raise ValueError("give exactly one of trace or lognormal")
+        return self
 
 
 class Slo(Strict):
@@ -86,7 +114,8 @@ class WorkloadSpec(Strict):
     model: Annotated[str, Field(min_length=1, max_length=64)] | ModelArchitecture
     weight_dtype: Dtype | None = None
     kv_dtype: Dtype = "bf16"
-    classes: list[RequestClass] = Field(min_length=1, max_length=64)
+    classes: list[RequestClass] | None = Field(default=None, min_length=1, max_length=64)
+    requests: RequestSource | None = None
     traffic: Traffic = Traffic()
     slo: Slo | None = None
     tp_degrees: list[Annotated[int, Field(ge=1, le=64)]] = [1, 2, 4, 8]
@@ -103,6 +132,12 @@ class WorkloadSpec(Strict):
 
     @model_validator(mode="after")
     def _classes(self) -> "WorkloadSpec":
+        if (self.classes is None) == (self.requests is None):
+            raise ValueError(at(("classes",), "give exactly one of classes (a histogram) or requests (a distribution)"))
+        if self.traffic.qps == "trace" and (self.requests is None or self.requests.trace is None):
+            raise ValueError(at(("traffic", "qps"), "qps: trace needs requests.trace"))
+        if self.classes is None:
+            return self
         names = [c.name for c in self.classes]
         for i, n in enumerate(names):
             if n in names[:i]:
