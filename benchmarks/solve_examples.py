@@ -21,6 +21,8 @@ EXAMPLES = [
     ("fleets/h100-a100.yaml", "workloads/chat-llama70b.yaml", []),
     ("fleets/h100-a100.yaml", "workloads/batch-llama70b.yaml", []),
     ("fleets/h100-a100.yaml", "workloads/reasoning-qwen32b.yaml", []),
+    ("fleets/h100-a100.yaml", "workloads/azure-code-llama70b.yaml", []),
+    ("fleets/h100-a100.yaml", "workloads/azure-conv-llama70b.yaml", []),
     ("fleets/cloud-mix.yaml", "workloads/rag-llama8b.yaml", []),
     ("fleets/cloud-mix.yaml", "workloads/rag-llama8b.yaml", ["--objective", "min-cost", "--qps", "40"]),
 ]

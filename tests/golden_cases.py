@@ -17,6 +17,7 @@ CASES = [
     ("h100-a100", "reasoning-qwen32b", None, None),
     ("cloud-mix", "rag-llama8b", None, None),
     ("cloud-mix", "rag-llama8b", "max-throughput", None),
+    ("h100-a100", "azure-conv-llama70b", None, None),
 ]
 
 
