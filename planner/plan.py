@@ -71,7 +71,9 @@ class PoolClass(_Out):
     batch: int
     prefill_ms: float
     decode_step_ms: float
-    predicted_ttft_ms: float | None
+    predicted_ttft_ms: float | None  # = queueing + prefill + KV transfer (+ one decode step, colocated)
+    ttft_queue_ms: float | None
+    kv_transfer_ms: float | None
     predicted_tpot_ms: float | None
 
 
@@ -87,7 +89,10 @@ class Pool(_Out):
 
 class SloEstimate(_Out):
     request_class: str
-    ttft_ms: float | None
+    ttft_ms: float | None  # the worst pool's; split below into queueing, prefill and KV transfer
+    ttft_queue_ms: float | None
+    ttft_prefill_ms: float | None
+    ttft_transfer_ms: float | None
     ttft_slo_ms: float | None
     tpot_ms: float | None
     tpot_slo_ms: float | None
@@ -95,6 +100,20 @@ class SloEstimate(_Out):
 
 
 class KvFlow(_Out):
+    """KV caches handed from the prefill pools of one GPU type to the decode pools of another."""
+
+    from_gpu: str
+    to_gpu: str
+    requests_per_s: float
+    gb_per_s: float
+    path: str  # "zone <a>" within one fabric, or "link <a>-><b>"
+    link_capacity_gb_per_s: float | None
+    share_of_link: float | None
+
+
+class NicUse(_Out):
+    """KV-cache traffic through the NICs of one GPU type's prefill (egress) or decode (ingress) pools."""
+
     gpu: str
     direction: Literal["egress", "ingress"]
     gb_per_s: float
@@ -168,6 +187,7 @@ class Plan(_Out):
     pools: list[Pool]
     slo_estimates: list[SloEstimate]
     kv_flows: list[KvFlow]
+    nic_use: list[NicUse]
     advantage: list[Advantage]
     baselines: list[Baseline]
     marginal_values: list[MarginalValue]
@@ -280,7 +300,8 @@ def build_plan(
         ],
         pools=pools,
         slo_estimates=_slo_estimates(pools, problem),
-        kv_flows=_kv_flows(sol),
+        kv_flows=_kv_flows(sol, problem),
+        nic_use=_nic_use(sol),
         advantage=advantage_table(problem, table),
         baselines=[_baseline(b, sol, problem) for b in baselines],
         marginal_values=[_marginal(m, sol, problem, shadow) for m in marginals],
@@ -312,12 +333,14 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
         r = sol.flows.get((c.key, k.name), 0.0)
         if r <= 1e-6 * max(1.0, sol.rate_per_s):
             continue  # solver round-off, not traffic
-        ttft = tpot = None
+        ttft = tpot = queue = transfer = None
         has_ttft = problem.slo is not None and problem.slo.ttft_ms is not None
         if c.role == "prefill":
             rho = u * cap.utilisation_cap
+            transfer = cap.transfer_ms
             if has_ttft:  # without a TTFT SLO the queue may grow without bound: no prediction
-                ttft = wait_quantile_ms(rho, cap.prefill_ms, pct) + cap.prefill_ms + cap.transfer_ms
+                queue = wait_quantile_ms(rho, cap.prefill_ms, pct)
+                ttft = queue + cap.prefill_ms + cap.transfer_ms
         elif c.role == "decode":
             tpot = float(c.deployment.decode_step_ms(max(1.0, u * cap.batch), k.prompt_tokens + k.output_tokens / 2))
         else:
@@ -325,7 +348,8 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
             step = float(c.deployment.decode_step_ms(b, k.prompt_tokens + k.output_tokens / 2))
             unit_ms = cap.utilisation_cap / cap.rate_per_s * 1e3  # prefill work per request: φ / r
             if has_ttft:
-                ttft = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct) + cap.prefill_ms + step
+                queue = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct)
+                ttft = queue + cap.prefill_ms + step
             tpot = step + b * unit_ms / k.output_tokens
         classes.append(
             PoolClass(
@@ -336,6 +360,8 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
                 prefill_ms=_r(cap.prefill_ms),
                 decode_step_ms=_r(cap.step_ms),
                 predicted_ttft_ms=_r(ttft),
+                ttft_queue_ms=_r(queue),
+                kv_transfer_ms=_r(transfer),
                 predicted_tpot_ms=_r(tpot),
             )
         )
@@ -347,9 +373,10 @@ def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:
     slo = problem.slo
     out = []
     for k in problem.classes:
-        ttfts = [pc.predicted_ttft_ms for p in pools for pc in p.classes if pc.request_class == k.name and pc.predicted_ttft_ms is not None]
-        tpots = [pc.predicted_tpot_ms for p in pools for pc in p.classes if pc.request_class == k.name and pc.predicted_tpot_ms is not None]
-        ttft, tpot = (max(ttfts) if ttfts else None), (max(tpots) if tpots else None)
+        rows = [pc for p in pools for pc in p.classes if pc.request_class == k.name]
+        worst = max((pc for pc in rows if pc.predicted_ttft_ms is not None), key=lambda pc: pc.predicted_ttft_ms, default=None)
+        tpots = [pc.predicted_tpot_ms for pc in rows if pc.predicted_tpot_ms is not None]
+        ttft, tpot = (worst.predicted_ttft_ms if worst else None), (max(tpots) if tpots else None)
         met = True
         if slo and slo.ttft_ms is not None and ttft is not None:
             met &= ttft <= slo.ttft_ms * (1 + 1e-6)
@@ -359,6 +386,9 @@ def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:
             SloEstimate(
                 request_class=k.name,
                 ttft_ms=_r(ttft),
+                ttft_queue_ms=worst.ttft_queue_ms if worst else None,
+                ttft_prefill_ms=worst.prefill_ms if worst else None,
+                ttft_transfer_ms=worst.kv_transfer_ms if worst else None,
                 ttft_slo_ms=slo.ttft_ms if slo else None,
                 tpot_ms=_r(tpot),
                 tpot_slo_ms=slo.tpot_ms if slo else None,
@@ -373,23 +403,50 @@ def _kv_capacity(c) -> float:
     return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0)
 
 
-def _kv_flows(sol: Solution) -> list[KvFlow]:
+def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
+    from planner.optimize.milp import GBIT, kv_gb_per_request
+
+    entry = {e.gpu.id: e for e in problem.entries}
+    classes = {k.name: k for k in problem.classes}
+    totals: dict[tuple[str, str], list[float]] = {}
+    for (g, h, k), v in sol.milp.f.items():
+        r = v.value() or 0.0
+        if r <= 1e-9 * max(1.0, sol.rate_per_s):
+            continue
+        t = totals.setdefault((g, h), [0.0, 0.0])
+        t[0] += r
+        t[1] += r * kv_gb_per_request(problem, entry[g].kv_dtype, classes[k])
+    out = []
+    for (g, h), (rate, gb_s) in totals.items():
+        za, zb = entry[g].zone, entry[h].zone
+        link = problem.link_gbit_s(za, zb) if za != zb else None
+        cap = link * GBIT / 1e9 if link else None
+        out.append(
+            KvFlow(
+                from_gpu=g,
+                to_gpu=h,
+                requests_per_s=_r(rate),
+                gb_per_s=_r(gb_s),
+                path=f"zone {za}" if za == zb else f"link {za}->{zb}",
+                link_capacity_gb_per_s=_r(cap),
+                share_of_link=_r(gb_s / cap) if cap else None,
+            )
+        )
+    return out
+
+
+def _nic_use(sol: Solution) -> list[NicUse]:
     out = []
     for name, c in sol.milp.constraints.items():
         fam, _, gpu = name.partition(":")
         if fam not in ("kv-egress", "kv-ingress"):
             continue
-        flow = cap = 0.0
-        for v, coef in c.items():
-            val = v.value() or 0.0
-            if coef > 0:
-                flow += coef * val
-            else:
-                cap += -coef * val
+        flow = sum(coef * (v.value() or 0.0) for v, coef in c.items() if coef > 0)
+        cap = _kv_capacity(c)
         if flow <= 1e-12:
             continue
         out.append(
-            KvFlow(
+            NicUse(
                 gpu=gpu,
                 direction="egress" if fam == "kv-egress" else "ingress",
                 gb_per_s=_r(flow),
@@ -491,6 +548,7 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
 
 _MEANING = {
     "gpus": "every GPU of this type is in use",
+    "link": "the link between these zones is full of KV-cache transfers",
     "kv-egress": "the prefill pools' NICs are saturated by KV-cache transfers",
     "kv-ingress": "the decode pools' NICs are saturated by KV-cache transfers",
     "busy": "this pool runs at its SLO-limited capacity",

@@ -24,6 +24,8 @@ class FleetEntry:
     count: int
     price_usd_per_hour: float
     price_source: str
+    zone: str = "default"
+    kv_dtype: str = "bf16"  # the dtype this GPU type's pools store the KV cache in
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,15 @@ class Problem:
     slo: Slo | None
     qps_target: float | None  # None: as much as possible
     tp_degrees: tuple[int, ...]
+    links_gbit_s: tuple[tuple[str, str, float], ...] = ()  # (zone, zone, Gb/s each way), one per pair
+    kv_conversion: str = "allow"
+
+    def link_gbit_s(self, a: str, b: str) -> float | None:
+        """Bandwidth each way between two zones; None when they are not linked."""
+        for x, y, bw in self.links_gbit_s:
+            if {x, y} == {a, b}:
+                return bw
+        return None
 
     def entry(self, gpu_id: str) -> FleetEntry:
         return next(e for e in self.entries if e.gpu.id == gpu_id)
@@ -81,7 +92,9 @@ def resolve(
                     f"the catalog has no price for '{gpu.id}'; give one"
                 )
             price, source = float(gpu.price_usd_per_hour), f"catalog: {gpu.price_source}"
-        entries.append(FleetEntry(gpu, g.count, float(price), source))
+        entries.append(
+            FleetEntry(gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype or workload.kv_dtype)
+        )
 
     model = _model(workload, workload_doc, cat)
     weight_dtype = workload.weight_dtype or model.native_dtype
@@ -119,6 +132,8 @@ def resolve(
         slo=workload.slo if workload.has_slo else None,
         qps_target=target,
         tp_degrees=tuple(workload.tp_degrees),
+        links_gbit_s=tuple((link.between[0], link.between[1], link.gbit_s) for link in fleet.links),
+        kv_conversion=workload.kv_conversion,
     )
 
 

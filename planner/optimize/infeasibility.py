@@ -75,9 +75,16 @@ def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, time_
         f"the {target:g} req/s target",
         f"nearest feasible plan: {_pools_summary(best)}",
     ]
-    saturated = [name.split(":", 1)[1] for name, slack in best.slacks.items() if name.startswith("kv-") and slack <= 1e-6 and _kv_used(best, name)]
+    saturated = [
+        name.split(":", 1)[1]
+        for name, slack in best.slacks.items()
+        if name.startswith(("kv-egress", "kv-ingress")) and slack <= 1e-6 and _kv_used(best, name)
+    ]
     if saturated:
         parts.append(f"KV-cache transfers saturate the NICs of {', '.join(sorted(set(saturated)))}")
+    full = [name.split(":", 1)[1] for name, slack in best.slacks.items() if name.startswith("link:") and slack <= 1e-6]
+    if full:
+        parts.append(f"KV-cache transfers fill the link {', '.join(sorted(full))}")
     slow = _slow_transfers(problem, table)
     if slow:
         parts.append(slow)

@@ -267,6 +267,8 @@ def _polish(
         v.varValue = fixed.n[key].value()
     for key, v in m.x.items():
         v.varValue = fixed.x[key].value()
+    for key, v in m.f.items():
+        v.varValue = fixed.f[key].value()
     m.lam.varValue = best
 
 

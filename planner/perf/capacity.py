@@ -107,7 +107,7 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
     longest = max(c.prompt_tokens + c.output_tokens for c in problem.classes)
     for entry in problem.entries:
         gpu = entry.gpu
-        cdt, why = compute_dtype(gpu, problem.weight_dtype, problem.kv_dtype)
+        cdt, why = compute_dtype(gpu, problem.weight_dtype, entry.kv_dtype)
         if cdt is None:
             table.excluded[gpu.id] = why
             continue
@@ -117,7 +117,7 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
             if tp > gpu.max_tp:
                 notes.append(f"TP{tp} exceeds the {gpu.max_tp}-GPU node/scale-up domain")
                 continue
-            d = Deployment(gpu, problem.model, tp, problem.weight_dtype, problem.kv_dtype, cdt, gpu.efficiency)
+            d = Deployment(gpu, problem.model, tp, problem.weight_dtype, entry.kv_dtype, cdt, gpu.efficiency)
             largest = d
             need = longest * d.kv_bytes_per_token_per_gpu
             if d.kv_budget_bytes < need:

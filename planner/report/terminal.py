@@ -85,21 +85,30 @@ def _summary(plan: Plan) -> Table:
     used = ", ".join(f"{g.gpu} {g.used}/{g.owned}" for g in plan.gpus)
     t.add_row("GPUs used", used)
     for i, f in enumerate(plan.kv_flows):
+        link = f", {f.share_of_link:.1%} of {f.link_capacity_gb_per_s:,.0f} GB/s" if f.share_of_link is not None else ""
         t.add_row(
-            "KV transfer" if i == 0 else "",
-            f"{f.gpu} {f.direction} {f.gb_per_s:,.2f} GB/s of {f.capacity_gb_per_s:,.0f} GB/s NIC ({f.share_of_capacity:.1%})",
+            "KV handoffs" if i == 0 else "",
+            f"{f.from_gpu} -> {f.to_gpu}: {f.requests_per_s:,.2f} req/s, {f.gb_per_s:,.2f} GB/s over {f.path}{link}",
+        )
+    for i, n in enumerate(plan.nic_use):
+        t.add_row(
+            "NICs" if i == 0 else "",
+            f"{n.gpu} {n.direction} {n.gb_per_s:,.2f} GB/s of {n.capacity_gb_per_s:,.0f} GB/s ({n.share_of_capacity:.1%})",
         )
     return t
 
 
 def _slo(plan: Plan) -> Table:
     t = Table(title="Predicted latency at the planned load (worst pool)", box=box.SIMPLE, title_justify="left")
-    for col in ("class", "TTFT ms", "SLO", "TPOT ms", "SLO", "met"):
+    for col in ("class", "TTFT ms", "= queue", "+ prefill", "+ KV transfer", "SLO", "TPOT ms", "SLO", "met"):
         t.add_column(col, justify="left" if col == "class" else "right")
     for s in plan.slo_estimates:
         t.add_row(
             s.request_class,
             _f(s.ttft_ms, 0),
+            _f(s.ttft_queue_ms, 0),
+            _f(s.ttft_prefill_ms, 0),
+            _f(s.ttft_transfer_ms, 1),
             _f(s.ttft_slo_ms, 0),
             _f(s.tpot_ms, 1),
             _f(s.tpot_slo_ms, 0),

@@ -15,7 +15,7 @@ Example (`fleets/h100-a100.yaml`)::
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -60,6 +60,8 @@ class FleetGpu(Strict):
     price_usd_per_hour: PriceUsdPerHour | None = None
     gpus_per_node: Annotated[int, Field(ge=1, le=1024)] | None = None
     network_gbit_s: bounded(0.1, 1e5, "Gb/s") | None = None
+    zone: str | None = Field(default=None, min_length=1, max_length=64)  # default: the first zone
+    kv_dtype: Literal["fp16", "bf16", "fp8"] | None = None  # default: the workload's kv_dtype
     overrides: GpuOverrides | None = None
 
     @field_validator("count", mode="before")
@@ -70,9 +72,24 @@ class FleetGpu(Strict):
         return v
 
 
+class Zone(Strict):
+    """A network fabric: GPUs in one zone exchange KV caches at their NICs' speed."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+
+
+class Link(Strict):
+    """A link between two zones, with its bandwidth in each direction."""
+
+    between: list[str] = Field(min_length=2, max_length=2)
+    gbit_s: bounded(0.01, 1e7, "Gb/s")
+
+
 class FleetSpec(Strict):
     name: str | None = Field(default=None, max_length=128)
     description: str | None = None
+    zones: list[Zone] = Field(default=[Zone(name="default")], min_length=1, max_length=64)
+    links: list[Link] = Field(default=[], max_length=2016)
     gpus: list[FleetGpu] = Field(min_length=1, max_length=256)
 
     @model_validator(mode="after")
@@ -90,4 +107,25 @@ class FleetSpec(Strict):
             seen[g.type] = i
         if sum(g.count for g in self.gpus) == 0:
             raise ValueError(at(("gpus",), "the fleet has no GPUs (every count is 0)"))
+        zones = [z.name for z in self.zones]
+        for i, z in enumerate(zones):
+            if z in zones[:i]:
+                raise ValueError(at(("zones", i, "name"), f"zone '{z}' is listed twice"))
+        for i, g in enumerate(self.gpus):
+            if g.zone is not None and g.zone not in zones:
+                raise ValueError(at(("gpus", i, "zone"), f"unknown zone '{g.zone}' (zones: {', '.join(zones)})"))
+        pairs: set[frozenset[str]] = set()
+        for i, link in enumerate(self.links):
+            a, b = link.between
+            for z in (a, b):
+                if z not in zones:
+                    raise ValueError(at(("links", i, "between"), f"unknown zone '{z}' (zones: {', '.join(zones)})"))
+            if a == b:
+                raise ValueError(at(("links", i, "between"), "a link joins two different zones"))
+            if frozenset((a, b)) in pairs:
+                raise ValueError(at(("links", i, "between"), f"zones {a} and {b} are linked twice"))
+            pairs.add(frozenset((a, b)))
         return self
+
+    def zone_of(self, gpu: FleetGpu) -> str:
+        return gpu.zone or self.zones[0].name

@@ -114,6 +114,10 @@ class WorkloadSpec(Strict):
     model: Annotated[str, Field(min_length=1, max_length=64)] | ModelArchitecture
     weight_dtype: Dtype | None = None
     kv_dtype: Dtype = "bf16"
+    # when prefill and decode GPUs store the KV cache in different dtypes (a fleet entry's
+    # kv_dtype): allow the handoff (the wire carries the sender's dtype, the receiver converts)
+    # or forbid such pairings
+    kv_conversion: Literal["allow", "forbid"] = "allow"
     classes: list[RequestClass] | None = Field(default=None, min_length=1, max_length=64)
     requests: RequestSource | None = None
     traffic: Traffic = Traffic()
