@@ -1,0 +1,98 @@
+"""The network in the plan: NIC and zone-link limits on KV handoffs, and KV-dtype conversion."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import write
+from golden_cases import ROOT
+from planner.api import load_problem, plan_problem
+from planner.optimize.milp import kv_gb_per_request
+
+CHAT = ROOT / "workloads" / "chat-llama70b.yaml"
+SHORT = ROOT / "workloads" / "short-prompt-llama70b.yaml"
+HALLS = ROOT / "fleets" / "h100-a100-two-halls.yaml"
+
+
+def plan(fleet, workload, **kw):
+    return plan_problem(load_problem(fleet, workload), explain=kw.get("explain", False))
+
+
+def split(p) -> dict[tuple[str, str], int]:
+    out: dict[tuple[str, str], int] = {}
+    for pool in p.pools:
+        out[(pool.gpu, pool.role)] = out.get((pool.gpu, pool.role), 0) + pool.gpus
+    return out
+
+
+def nic_fleet(tmp_path, gbit_s: float):
+    return write(
+        tmp_path,
+        f"nic{gbit_s:g}.yaml",
+        f"gpus:\n  - {{type: h100-sxm, count: 16, price_usd_per_hour: 2.95, network_gbit_s: {gbit_s}}}\n"
+        f"  - {{type: a100-80-sxm, count: 32, price_usd_per_hour: 2.5, network_gbit_s: {gbit_s}}}\n",
+    )
+
+
+def test_slow_nics_move_the_plan_from_disaggregated_to_colocated(tmp_path):
+    fast, slow = plan(nic_fleet(tmp_path, 400), CHAT), plan(nic_fleet(tmp_path, 1), CHAT)
+    assert split(fast)[("h100-sxm", "prefill")] == 14 and split(fast)[("a100-80-sxm", "decode")] == 30
+    assert fast.throughput.requests_per_s == pytest.approx(31.7706, rel=1e-5)
+    # at 1 Gb/s a 3072-token prompt's KV (1.0 GB) takes 4 s to leave a TP2 prefill instance:
+    # beyond the 2 s TTFT; everything is colocated, the no-disaggregation optimum
+    assert {role for _, role in split(slow)} == {"colocated"}
+    assert slow.throughput.requests_per_s == pytest.approx(20.6679, rel=1e-5)
+
+
+def test_short_prompts_stay_disaggregated_on_slow_nics(tmp_path):
+    fast, slow = plan(nic_fleet(tmp_path, 400), SHORT), plan(nic_fleet(tmp_path, 5), SHORT)
+    for p in (fast, slow):
+        assert split(p).get(("h100-sxm", "prefill"), 0) > 0 and split(p).get(("a100-80-sxm", "decode"), 0) == 32
+    # 128 prompt tokens: 42 MB of KV per request; 5 Gb/s NICs cost under 1% of the throughput
+    assert slow.throughput.requests_per_s >= 0.99 * fast.throughput.requests_per_s
+
+
+def test_a_slow_link_between_halls_keeps_handoffs_inside_each_hall(tmp_path):
+    wide = plan(HALLS, CHAT)
+    narrow_fleet = write(tmp_path, "halls10.yaml", HALLS.read_text().replace("gbit_s: 400                # one", "gbit_s: 10                # one"))
+    narrow = plan(narrow_fleet, CHAT)
+    cross = [f for f in wide.kv_flows if f.path.startswith("link")]
+    assert [(f.from_gpu, f.to_gpu) for f in cross] == [("h100-sxm", "a100-80-sxm")]
+    assert cross[0].gb_per_s == pytest.approx(12.06, rel=1e-3)
+    assert cross[0].link_capacity_gb_per_s == 50.0
+    # 10 Gb/s = 1.25 GB/s between the halls: most handoffs stay inside a hall
+    narrow_cross = sum(f.gb_per_s for f in narrow.kv_flows if f.path.startswith("link"))
+    assert narrow_cross <= 1.25 + 1e-9
+    assert split(narrow)[("a100-80-sxm", "prefill")] > 0 and split(narrow)[("h100-sxm", "decode")] > 0
+    assert narrow.throughput.requests_per_s < wide.throughput.requests_per_s
+    assert narrow.throughput.requests_per_s == pytest.approx(28.6281, rel=1e-5)
+
+
+def test_unlinked_zones_exchange_nothing(tmp_path):
+    text = HALLS.read_text()
+    fleet = write(tmp_path, "nolink.yaml", text[: text.index("links:")] + text[text.index("gpus:") :])
+    p = plan(fleet, CHAT)
+    assert all(f.path.startswith("zone") for f in p.kv_flows)
+
+
+def test_kv_dtype_conversion_carries_the_senders_bytes_or_is_forbidden(tmp_path):
+    fleet = write(
+        tmp_path,
+        "fp8.yaml",
+        "gpus:\n  - {type: h100-sxm, count: 16, price_usd_per_hour: 2.95, kv_dtype: fp8}\n"
+        "  - {type: a100-80-sxm, count: 32, price_usd_per_hour: 2.5}\n",
+    )
+    p = plan(fleet, CHAT)
+    h2a = [f for f in p.kv_flows if (f.from_gpu, f.to_gpu) == ("h100-sxm", "a100-80-sxm")]
+    assert h2a, p.kv_flows
+    # the wire carries the sender's dtype: FP8 from the H100s, half the BF16 bytes
+    problem = load_problem(fleet, CHAT)
+    k = problem.classes[0]
+    assert kv_gb_per_request(problem, "fp8", k) == pytest.approx(k.prompt_tokens * 163840 / 1e9)
+    assert kv_gb_per_request(problem, "bf16", k) == pytest.approx(k.prompt_tokens * 327680 / 1e9)
+    sent = sum(f.gb_per_s for f in p.kv_flows if f.from_gpu == "h100-sxm")
+    egress = next(n for n in p.nic_use if (n.gpu, n.direction) == ("h100-sxm", "egress"))
+    assert egress.gb_per_s == pytest.approx(sent, rel=1e-4)  # the NIC carries every handoff it sends
+    forbid = write(tmp_path, "w.yaml", CHAT.read_text() + "kv_conversion: forbid\n")
+    q = plan(fleet, forbid)
+    assert not [f for f in q.kv_flows if f.from_gpu != f.to_gpu]
