@@ -25,7 +25,7 @@ def load_problem(fleet_path: str | Path, workload_path: str | Path, qps: float |
 def default_objective(problem: Problem) -> str:
     if problem.qps_target is not None:
         return "min-cost"
-    if problem.slo is None:
+    if not problem.has_slo:
         return "max-tokens-per-dollar"
     return "max-throughput"
 

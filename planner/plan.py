@@ -48,6 +48,18 @@ class Throughput(_Out):
     output_tokens_per_s: float
 
 
+class ModelThroughput(_Out):
+    """One served model's share of the plan (several models can share a fleet)."""
+
+    name: str
+    model: str
+    qps_target: float | None
+    requests_per_s: float
+    input_tokens_per_s: float
+    output_tokens_per_s: float
+    gpus: int
+
+
 class Cost(_Out):
     usd_per_hour: float
     owned_usd_per_hour: float
@@ -78,6 +90,7 @@ class PoolClass(_Out):
 
 
 class Pool(_Out):
+    model: str  # the workload (model) it serves
     gpu: str
     role: Literal["prefill", "decode", "colocated"]
     tp: int
@@ -122,6 +135,7 @@ class NicUse(_Out):
 
 
 class Advantage(_Out):
+    model: str  # the workload (model) the capacities are for
     gpu: str
     price_usd_per_hour: float
     prefill_per_gpu_per_s: float
@@ -182,6 +196,7 @@ class Plan(_Out):
     objective_value: float | None  # None: output tokens per USD on free GPUs (unbounded)
     objective_unit: str
     throughput: Throughput
+    models: list[ModelThroughput]
     cost: Cost
     gpus: list[GpuUse]
     pools: list[Pool]
@@ -209,16 +224,9 @@ def _r(x: float | None) -> float | None:
 def inputs_digest(problem: Problem) -> str:
     """SHA-256 of the resolved inputs (fleet, prices, model, classes, SLOs, target)."""
     doc = {
-        "entries": [
-            {"gpu": e.gpu.id, "count": e.count, "price": e.price_usd_per_hour, "gpu_facts": repr(e.gpu)}
-            for e in problem.entries
-        ],
-        "model": repr(problem.model),
-        "dtypes": [problem.weight_dtype, problem.kv_dtype],
-        "classes": [c.model_dump() for c in problem.classes],
-        "slo": problem.slo.model_dump() if problem.slo else None,
-        "qps_target": problem.qps_target,
-        "tp": list(problem.tp_degrees),
+        "entries": [repr(e) for e in problem.entries],
+        "served": [repr(s) for s in problem.served],
+        "links": list(problem.links_gbit_s),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -251,7 +259,8 @@ def build_plan(
 ) -> Plan:
     by_key = {c.key: c for c in sol.milp.configs}
     pools = [_pool(by_key[key], n, sol, problem) for key, n in sol.instances.items()]
-    pools.sort(key=lambda p: (_gpu_order(problem, p.gpu), ("prefill", "decode", "colocated").index(p.role), p.tp))
+    order = [x.name for x in problem.served]
+    pools.sort(key=lambda p: (order.index(p.model), _gpu_order(problem, p.gpu), ("prefill", "decode", "colocated").index(p.role), p.tp))
     rate, cost = sol.rate_per_s, sol.cost_usd_per_hour
     in_tps = rate * problem.mean_prompt_tokens
     out_tps = rate * problem.mean_output_tokens
@@ -260,16 +269,16 @@ def build_plan(
     for p in pools:
         used[p.gpu] += p.gpus
     obj = objective_value(sol.objective, rate, cost, problem)
-    slo = problem.slo
+    slo = problem.slo if not problem.multi else None
     return Plan(
         schema_version=SCHEMA_VERSION,
         inputs=Inputs(
             fleet=problem.fleet_name,
             workload=problem.workload_name,
             digest_sha256=inputs_digest(problem),
-            model=problem.model.id,
-            weight_dtype=problem.weight_dtype,
-            kv_dtype=problem.kv_dtype,
+            model=" + ".join(s.model.id for s in problem.served),
+            weight_dtype=" + ".join(s.weight_dtype for s in problem.served),
+            kv_dtype=" + ".join(s.kv_dtype for s in problem.served),
             objective=sol.objective,
             qps_target=problem.qps_target,
             ttft_slo_ms=slo.ttft_ms if slo else None,
@@ -281,6 +290,7 @@ def build_plan(
         objective_value=_r(obj),
         objective_unit=objective_unit(sol.objective),
         throughput=Throughput(requests_per_s=_r(rate), input_tokens_per_s=_r(in_tps), output_tokens_per_s=_r(out_tps)),
+        models=[_model_throughput(s, rate, pools, problem) for s in problem.served],
         cost=Cost(
             usd_per_hour=_r(cost),
             owned_usd_per_hour=_r(owned),
@@ -319,6 +329,19 @@ def build_plan(
     )
 
 
+def _model_throughput(served, rate: float, pools: list[Pool], problem: Problem) -> ModelThroughput:
+    mine = [k for k in problem.classes if k.served == served.name]
+    return ModelThroughput(
+        name=served.name,
+        model=served.model.id,
+        qps_target=served.qps_target,
+        requests_per_s=_r(rate * sum(k.share for k in mine)),
+        input_tokens_per_s=_r(rate * sum(k.share * k.prompt_tokens for k in mine)),
+        output_tokens_per_s=_r(rate * sum(k.share * k.output_tokens for k in mine)),
+        gpus=sum(p.gpus for p in pools if p.model == served.name),
+    )
+
+
 def _gpu_order(problem: Problem, gpu_id: str) -> int:
     return [e.gpu.id for e in problem.entries].index(gpu_id)
 
@@ -326,7 +349,8 @@ def _gpu_order(problem: Problem, gpu_id: str) -> int:
 def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
     busy = sum(sol.flows.get((c.key, k.name), 0.0) / c.caps[k.name].rate_per_s for k in problem.classes if c.caps[k.name].rate_per_s > 0)
     u = min(1.0, busy / n)
-    pct = problem.slo.percentile if problem.slo else 90.0
+    slo = problem.served_by_name(c.served).slo
+    pct = slo.percentile if slo else 90.0
     classes = []
     for k in problem.classes:
         cap = c.caps[k.name]
@@ -334,7 +358,7 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
         if r <= 1e-6 * max(1.0, sol.rate_per_s):
             continue  # solver round-off, not traffic
         ttft = tpot = queue = transfer = None
-        has_ttft = problem.slo is not None and problem.slo.ttft_ms is not None
+        has_ttft = slo is not None and slo.ttft_ms is not None
         if c.role == "prefill":
             rho = u * cap.utilisation_cap
             transfer = cap.transfer_ms
@@ -365,14 +389,14 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
                 predicted_tpot_ms=_r(tpot),
             )
         )
-    return Pool(gpu=c.gpu_id, role=c.role, tp=c.tp, instances=n, gpus=n * c.tp, utilisation=_r(u), classes=classes)
+    return Pool(model=c.served, gpu=c.gpu_id, role=c.role, tp=c.tp, instances=n, gpus=n * c.tp, utilisation=_r(u), classes=classes)
 
 
 def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:
     """Worst predicted TTFT and TPOT per class over the pools that serve it."""
-    slo = problem.slo
     out = []
     for k in problem.classes:
+        slo = problem.served_of(k).slo
         rows = [pc for p in pools for pc in p.classes if pc.request_class == k.name]
         worst = max((pc for pc in rows if pc.predicted_ttft_ms is not None), key=lambda pc: pc.predicted_ttft_ms, default=None)
         tpots = [pc.predicted_tpot_ms for pc in rows if pc.predicted_tpot_ms is not None]
@@ -404,7 +428,7 @@ def _kv_capacity(c) -> float:
 
 
 def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
-    from planner.optimize.milp import GBIT, kv_gb_per_request
+    from planner.optimize.milp import GBIT, kv_gb_per_request, sender_kv_dtype
 
     entry = {e.gpu.id: e for e in problem.entries}
     classes = {k.name: k for k in problem.classes}
@@ -415,7 +439,7 @@ def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
             continue
         t = totals.setdefault((g, h), [0.0, 0.0])
         t[0] += r
-        t[1] += r * kv_gb_per_request(problem, entry[g].kv_dtype, classes[k])
+        t[1] += r * kv_gb_per_request(problem, sender_kv_dtype(problem, g, classes[k]), classes[k])
     out = []
     for (g, h), (rate, gb_s) in totals.items():
         za, zb = entry[g].zone, entry[h].zone
@@ -458,21 +482,24 @@ def _nic_use(sol: Solution) -> list[NicUse]:
 
 
 def mix_capacity_per_gpu(c: Config, problem: Problem) -> float:
-    """Requests/s per GPU for the workload's class mix (harmonic: busy time adds up)."""
-    t = 0.0
+    """Requests/s per GPU for its model's class mix (harmonic: busy time adds up)."""
+    t = total = 0.0
     for k in problem.classes:
+        if k.served != c.served:
+            continue
         r = c.caps[k.name].rate_per_s
         if r <= 0:
             return 0.0
         t += k.share / r
-    return 1.0 / t / c.tp if t > 0 else 0.0
+        total += k.share
+    return total / t / c.tp if t > 0 else 0.0
 
 
 def advantage_table(problem: Problem, table: CapacityTable) -> list[Advantage]:
     out = []
-    for e in problem.entries:
+    for s, e in ((s, e) for s in problem.served for e in problem.entries):
         best: dict[str, tuple[float, int]] = {}
-        for c in table.for_gpu(e.gpu.id):
+        for c in table.for_gpu(e.gpu.id, s.name):
             v = mix_capacity_per_gpu(c, problem)
             if v > best.get(c.role, (0.0, 0))[0]:
                 best[c.role] = (v, c.tp)
@@ -482,6 +509,7 @@ def advantage_table(problem: Problem, table: CapacityTable) -> list[Advantage]:
         price = e.price_usd_per_hour
         out.append(
             Advantage(
+                model=s.name,
                 gpu=e.gpu.id,
                 price_usd_per_hour=_r(price),
                 prefill_per_gpu_per_s=_r(pre),
@@ -576,8 +604,10 @@ def _notes(problem: Problem, table: CapacityTable) -> list[str]:
     for e in problem.entries:
         if e.gpu.efficiency.source.startswith("borrowed"):
             notes.append(f"{e.gpu.id}: efficiency parameters {e.gpu.efficiency.source}")
-        for n in table.tp_notes.get(e.gpu.id, []):
-            notes.append(f"{e.gpu.id}: {n}")
-    if problem.slo is None:
+        if e.network_source != "fleet file":
+            notes.append(f"{e.gpu.id}: network {e.gpu.network_gbit_s:g} Gb/s per GPU, {e.network_source}")
+    for label, lines in table.tp_notes.items():
+        notes.extend(f"{label}: {n}" for n in lines)
+    if not problem.has_slo:
         notes.append("no SLOs: offline batch work; queues may grow, capacities are saturated throughput")
     return notes

@@ -8,6 +8,7 @@ did-you-mean, positioned at the offending line of the input file.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from planner.catalog import Catalog, catalog
@@ -25,24 +26,110 @@ class FleetEntry:
     price_usd_per_hour: float
     price_source: str
     zone: str = "default"
-    kv_dtype: str = "bf16"  # the dtype this GPU type's pools store the KV cache in
+    kv_dtype: str | None = None  # the dtype this type's pools store KV in; None: each workload's
+    network_source: str = ""
+
+
+@dataclass(frozen=True)
+class Served:
+    """One model with its workload: request classes, traffic, SLOs, dtypes."""
+
+    name: str
+    model: Model
+    weight_dtype: str
+    kv_dtype: str  # for GPU types that do not set their own
+    classes: tuple[RequestClass, ...]  # the workload's classes; shares sum to 1
+    slo: Slo | None
+    qps_target: float | None  # None: as much as possible
+    tp_degrees: tuple[int, ...]
+    kv_conversion: str = "allow"
+
+    def kv_dtype_on(self, entry: FleetEntry) -> str:
+        return entry.kv_dtype or self.kv_dtype
+
+
+@dataclass(frozen=True)
+class PlanClass:
+    """A request class of the joint problem: one served model's class, with its share of the
+    total request rate (several models: the mix their QPS targets set)."""
+
+    name: str  # the class name; "<workload>/<class>" when several models share the fleet
+    served: str
+    prompt_tokens: float
+    output_tokens: float
+    share: float
 
 
 @dataclass(frozen=True)
 class Problem:
     fleet_name: str
-    workload_name: str
     entries: tuple[FleetEntry, ...]
-    model: Model
-    weight_dtype: str
-    kv_dtype: str
-    classes: tuple[RequestClass, ...]
-    slo: Slo | None
-    qps_target: float | None  # None: as much as possible
-    tp_degrees: tuple[int, ...]
+    served: tuple[Served, ...]
     links_gbit_s: tuple[tuple[str, str, float], ...] = ()  # (zone, zone, Gb/s each way), one per pair
-    kv_conversion: str = "allow"
 
+    # --- the joint problem -------------------------------------------------------------
+    @property
+    def multi(self) -> bool:
+        return len(self.served) > 1
+
+    @cached_property
+    def classes(self) -> tuple[PlanClass, ...]:
+        if not self.multi:
+            s = self.served[0]
+            return tuple(PlanClass(c.name, s.name, c.prompt_tokens, c.output_tokens, c.share) for c in s.classes)
+        total = sum(s.qps_target for s in self.served)
+        return tuple(
+            PlanClass(f"{s.name}/{c.name}", s.name, c.prompt_tokens, c.output_tokens, c.share * s.qps_target / total)
+            for s in self.served
+            for c in s.classes
+        )
+
+    @property
+    def qps_target(self) -> float | None:
+        """Total requests/s to serve (several models: the sum of their targets)."""
+        if not self.multi:
+            return self.served[0].qps_target
+        return sum(s.qps_target for s in self.served)
+
+    def with_qps_target(self, qps: float) -> "Problem":
+        """Scale every model's target so that they sum to `qps` (one model: set it)."""
+        if not self.multi:
+            return replace(self, served=(replace(self.served[0], qps_target=qps),))
+        factor = qps / self.qps_target
+        return replace(self, served=tuple(replace(s, qps_target=s.qps_target * factor) for s in self.served))
+
+    def served_by_name(self, name: str) -> Served:
+        return next(s for s in self.served if s.name == name)
+
+    def served_of(self, k: PlanClass) -> Served:
+        return self.served_by_name(k.served)
+
+    @property
+    def has_slo(self) -> bool:
+        return any(s.slo is not None for s in self.served)
+
+    @property
+    def workload_name(self) -> str:
+        return " + ".join(s.name for s in self.served)
+
+    # single-model views (the common case; several models use served[i])
+    @property
+    def model(self) -> Model:
+        return self.served[0].model
+
+    @property
+    def weight_dtype(self) -> str:
+        return self.served[0].weight_dtype
+
+    @property
+    def kv_dtype(self) -> str:
+        return self.served[0].kv_dtype
+
+    @property
+    def slo(self) -> Slo | None:
+        return self.served[0].slo
+
+    # --- fleet ------------------------------------------------------------------------
     def link_gbit_s(self, a: str, b: str) -> float | None:
         """Bandwidth each way between two zones; None when they are not linked."""
         for x, y, bw in self.links_gbit_s:
@@ -72,13 +159,16 @@ class Problem:
 
 def resolve(
     fleet: FleetSpec,
-    workload: WorkloadSpec,
+    workload: WorkloadSpec | list[WorkloadSpec],
     fleet_doc: Located | None = None,
-    workload_doc: Located | None = None,
+    workload_doc: Located | None | list[Located | None] = None,
     cat: Catalog | None = None,
     qps_target: float | None = None,
 ) -> Problem:
+    """Fleet + one workload, or several (one model each) sharing the fleet."""
     cat = cat or catalog()
+    workloads = workload if isinstance(workload, list) else [workload]
+    docs = workload_doc if isinstance(workload_doc, list) else [workload_doc] * len(workloads)
     entries = []
     for i, g in enumerate(fleet.gpus):
         where = f"{fleet_doc.where(('gpus', i, 'type'))}: gpus[{i}].type" if fleet_doc else f"gpus[{i}].type"
@@ -92,10 +182,32 @@ def resolve(
                     f"the catalog has no price for '{gpu.id}'; give one"
                 )
             price, source = float(gpu.price_usd_per_hour), f"catalog: {gpu.price_source}"
-        entries.append(
-            FleetEntry(gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype or workload.kv_dtype)
-        )
+        network = "fleet file" if g.network_gbit_s is not None else f"catalog default: {gpu.network_source}"
+        entries.append(FleetEntry(gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype, network))
+    served = [_served(w, d, cat) for w, d in zip(workloads, docs)]
+    names = [s.name for s in served]
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise InputError(f"{docs[i].source if docs[i] else 'workload'}: two workloads are named '{n}'; names label each model")
+    problem = Problem(
+        fleet_name=fleet.name or "fleet",
+        entries=tuple(entries),
+        served=tuple(served),
+        links_gbit_s=tuple((link.between[0], link.between[1], link.gbit_s) for link in fleet.links),
+    )
+    if problem.multi:
+        missing = [s.name for s in served if s.qps_target is None]
+        if missing:
+            raise InputError(
+                f"several models share the fleet: each needs a QPS target (traffic.qps) to set their mix; "
+                f"missing for {', '.join(missing)}"
+            )
+    if qps_target is not None:
+        problem = problem.with_qps_target(qps_target)
+    return problem
 
+
+def _served(workload: WorkloadSpec, workload_doc: Located | None, cat: Catalog) -> Served:
     model = _model(workload, workload_doc, cat)
     weight_dtype = workload.weight_dtype or model.native_dtype
     if weight_dtype not in ("fp16", "bf16", "fp8"):
@@ -113,18 +225,14 @@ def resolve(
             f"{where}: {'classes[%d]' % i if workload.classes is not None else f'requests: class {classes[i].name}'}: "
             f"{longest:g} tokens (prompt + output) exceed {model.id}'s context window of {model.max_context_tokens}"
         )
-    if qps_target is not None:
-        target = qps_target
-    elif workload.traffic.qps == "max":
+    if workload.traffic.qps == "max":
         target = None
     elif workload.traffic.qps == "trace":
         target = trace_rate
     else:
         target = float(workload.traffic.qps)
-    return Problem(
-        fleet_name=fleet.name or "fleet",
-        workload_name=workload.name or "workload",
-        entries=tuple(entries),
+    return Served(
+        name=workload.name or "workload",
         model=model,
         weight_dtype=weight_dtype,
         kv_dtype=workload.kv_dtype,
@@ -132,7 +240,6 @@ def resolve(
         slo=workload.slo if workload.has_slo else None,
         qps_target=target,
         tp_degrees=tuple(workload.tp_degrees),
-        links_gbit_s=tuple((link.between[0], link.between[1], link.gbit_s) for link in fleet.links),
         kv_conversion=workload.kv_conversion,
     )
 

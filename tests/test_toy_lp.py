@@ -31,7 +31,7 @@ import pytest
 
 from planner.optimize.solve import solve
 from planner.perf.capacity import CapacityTable, ClassCapacity
-from planner.problem import FleetEntry, Problem, resolve
+from planner.problem import Problem, resolve
 from planner.specs import FleetSpec, WorkloadSpec
 
 CAPS = {"A": {"prefill": 4.0, "decode": 2.0}, "B": {"prefill": 1.0, "decode": 1.0}}
@@ -134,7 +134,7 @@ def test_tokens_per_dollar_picks_the_best_ratio():
 
 def test_fleet_entries_are_the_toy_ones():
     problem, _ = toy_problem()
-    assert [e for e in problem.entries] == [
-        FleetEntry(problem.entries[0].gpu, 4, 3.0, "fleet file"),
-        FleetEntry(problem.entries[1].gpu, 9, 1.0, "fleet file"),
+    assert [(e.gpu.id, e.count, e.price_usd_per_hour, e.price_source) for e in problem.entries] == [
+        ("h100-sxm", 4, 3.0, "fleet file"),
+        ("a100-80-sxm", 9, 1.0, "fleet file"),
     ]

@@ -100,6 +100,7 @@ def _gpu(row: dict[str, Any], families: dict[str, Efficiency]) -> Gpu:
         gpus_per_node=int(row["gpus_per_node"]),
         pcie_gb_s_bidir=float(row["pcie_gb_s_bidir"]) if row.get("pcie_gb_s_bidir") else None,
         network_gbit_s=float(row["network_gbit_s"]),
+        network_source=str(row.get("network_source") or ""),
         price_usd_per_hour=row.get("price_usd_per_hour"),
         price_source=row.get("price_source") or "",
         efficiency=families[row["family"]],

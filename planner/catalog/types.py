@@ -26,6 +26,7 @@ class Gpu:
     gpus_per_node: int
     pcie_gb_s_bidir: float | None
     network_gbit_s: float
+    network_source: str
     price_usd_per_hour: float | None
     price_source: str
     efficiency: Efficiency

@@ -9,45 +9,49 @@ from planner.errors import InfeasibleError
 from planner.optimize.solve import Solution, solve
 from planner.perf.capacity import CapacityTable, Config
 from planner.problem import Problem
-from planner.specs.workload import RequestClass
 
 # the search for "how many more GPUs" stops here: the schema allows 100,000 per type
 MAX_EXTRA_GPUS = 100_000
 
 
 def check_servable(problem: Problem, table: CapacityTable) -> None:
-    """Fail early, with the reason, when some class cannot be served by any configuration."""
-    configs = table.usable(problem)
-    if not configs:
-        raise InfeasibleError(f"{problem.model.id} cannot be served by this fleet: {_why_nothing_fits(problem, table)}")
-    for k in problem.classes:
-        for phase, roles in (("prefill", ("prefill", "colocated")), ("decode", ("decode", "colocated"))):
-            if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in configs):
-                continue
-            # the phase's own role first: its reason is the direct one
-            why = sorted(
-                {(c.role != phase, c.caps[k.name].reason) for c in configs if c.role in roles and c.caps[k.name].reason}
-            )
+    """Fail early, with the reason, when some model or class cannot be served at all."""
+    usable = table.usable(problem)
+    for served in problem.served:
+        configs = [c for c in usable if c.served == served.name]
+        if not configs:
             raise InfeasibleError(
-                f"request class '{k.name}' ({k.prompt_tokens:g} prompt / {k.output_tokens:g} output tokens): no "
-                f"configuration meets the SLO for its {phase}: {why[0][1] if why else 'none fits'}"
-                f"{best_reachable(configs, k, phase)}"
+                f"{served.model.id} cannot be served by this fleet: {_why_nothing_fits(problem, table, served)}"
             )
+        for k in (k for k in problem.classes if k.served == served.name):
+            for phase, roles in (("prefill", ("prefill", "colocated")), ("decode", ("decode", "colocated"))):
+                if any(c.role in roles and c.caps[k.name].rate_per_s > 0 for c in configs):
+                    continue
+                # the phase's own role first: its reason is the direct one
+                why = sorted(
+                    {(c.role != phase, c.caps[k.name].reason) for c in configs if c.role in roles and c.caps[k.name].reason}
+                )
+                raise InfeasibleError(
+                    f"request class '{k.name}' ({k.prompt_tokens:g} prompt / {k.output_tokens:g} output tokens): no "
+                    f"configuration meets the SLO for its {phase}: {why[0][1] if why else 'none fits'}"
+                    f"{best_reachable(configs, k, phase)}"
+                )
 
 
-def _why_nothing_fits(problem: Problem, table: CapacityTable) -> str:
+def _why_nothing_fits(problem: Problem, table: CapacityTable, served) -> str:
     reasons = []
     for e in problem.entries:
-        if e.gpu.id in table.excluded:
-            reasons.append(table.excluded[e.gpu.id])
+        label = f"{served.name} on {e.gpu.id}" if problem.multi else e.gpu.id
+        if label in table.excluded:
+            reasons.append(table.excluded[label])
             continue
-        smallest = min((c.tp for c in table.for_gpu(e.gpu.id)), default=None)
+        smallest = min((c.tp for c in table.for_gpu(e.gpu.id, served.name)), default=None)
         if smallest is not None and smallest > e.count:
             reasons.append(f"{e.gpu.id} needs TP{smallest} ({smallest} GPUs) to fit the model; the fleet has {e.count}")
     return "; ".join(reasons) or "no GPU type can run the model"
 
 
-def best_reachable(configs: list[Config], k: RequestClass, phase: str) -> str:
+def best_reachable(configs: list[Config], k, phase: str) -> str:
     """The best latency any configuration reaches, so the user knows which SLO is possible."""
     if phase == "prefill":
         values = [
@@ -102,21 +106,22 @@ def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, time_
 
 def _slow_transfers(problem: Problem, table: CapacityTable) -> str:
     """KV transfers that eat most of the TTFT budget keep prefill and decode together."""
-    if problem.slo is None or problem.slo.ttft_ms is None:
-        return ""
     worst: dict[str, tuple[float, str]] = {}
+    budget = None
     for c in table.usable(problem):
-        if c.role != "prefill":
+        slo = problem.served_by_name(c.served).slo
+        if c.role != "prefill" or slo is None or slo.ttft_ms is None:
             continue
-        for k in problem.classes:
-            share = c.caps[k.name].transfer_ms / problem.slo.ttft_ms
+        budget = slo.ttft_ms
+        for k in (k for k in problem.classes if k.served == c.served):
+            share = c.caps[k.name].transfer_ms / slo.ttft_ms
             if share > worst.get(c.gpu_id, (0.0, ""))[0]:
                 worst[c.gpu_id] = (share, f"{c.caps[k.name].transfer_ms:.0f} ms for '{k.name}' at TP{c.tp}")
     slow = [f"{g} ({what})" for g, (share, what) in worst.items() if share >= 0.5]
     if not slow:
         return ""
     return (
-        f"moving the KV cache takes half the {problem.slo.ttft_ms:g} ms TTFT budget or more on "
+        f"moving the KV cache takes half the {budget:g} ms TTFT budget or more on "
         f"{', '.join(slow)}: the network keeps prefill and decode together"
     )
 

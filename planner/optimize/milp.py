@@ -132,7 +132,11 @@ def define_demand(m: Milp, problem: Problem) -> None:
 def kv_gb_per_request(problem: Problem, sender_kv_dtype: str, k) -> float:
     """GB of KV cache one request of class k hands over: the wire carries the sender's dtype
     (the receiver converts when it stores another)."""
-    return k.prompt_tokens * problem.model.kv_bytes_per_token(sender_kv_dtype) / 1e9
+    return k.prompt_tokens * problem.served_of(k).model.kv_bytes_per_token(sender_kv_dtype) / 1e9
+
+
+def sender_kv_dtype(problem: Problem, gpu_id: str, k) -> str:
+    return problem.served_of(k).kv_dtype_on(problem.entry(gpu_id))
 
 
 def define_kv_flows(m: Milp, problem: Problem) -> None:
@@ -151,11 +155,12 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
     for g in pre:
         for h in dec:
             eg, eh = entry[g], entry[h]
-            if eg.kv_dtype != eh.kv_dtype and problem.kv_conversion == "forbid":
-                continue
             if eg.zone != eh.zone and problem.link_gbit_s(eg.zone, eh.zone) is None:
                 continue
             for k in problem.classes:
+                served = problem.served_of(k)
+                if served.kv_dtype_on(eg) != served.kv_dtype_on(eh) and served.kv_conversion == "forbid":
+                    continue
                 m.f[g, h, k.name] = m.prob.add_variable(f"f[{g},{h},{k.name}]", 0)
     for k in problem.classes:
         for g in pre:
@@ -167,7 +172,7 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
     by_class = {k.name: k for k in problem.classes}
 
     def gb(g: str, k: str) -> float:
-        return kv_gb_per_request(problem, entry[g].kv_dtype, by_class[k])
+        return kv_gb_per_request(problem, sender_kv_dtype(problem, g, by_class[k]), by_class[k])
 
     for gpu_id, role, family in [(g, "prefill", "kv-egress") for g in pre] + [(h, "decode", "kv-ingress") for h in dec]:
         nic_gb_s = entry[gpu_id].gpu.network_gbit_s * GBIT / 1e9

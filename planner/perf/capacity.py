@@ -25,8 +25,7 @@ import numpy as np
 from planner.catalog.types import Gpu
 from planner.perf.model import GPU_MEMORY_UTILIZATION, MAX_BATCHED_TOKENS, Deployment
 from planner.perf.queueing import max_utilisation, wait_quantile_ms, wait_quantile_ms_array
-from planner.problem import Problem
-from planner.specs.workload import RequestClass
+from planner.problem import PlanClass, Problem, Served
 
 ROLES = ("prefill", "decode", "colocated")
 # vLLM's default max_num_seqs: the scheduler runs at most this many sequences per step
@@ -54,11 +53,13 @@ class Config:
     tp: int
     role: str
     deployment: Deployment
-    caps: dict[str, ClassCapacity]
+    caps: dict[str, ClassCapacity]  # by (joint-problem) class name: this model's classes only
+    served: str = ""  # the workload (model) it serves
+    prefix: str = ""  # "<workload>/" when several models share the fleet, so keys stay unique
 
     @property
     def key(self) -> str:
-        return f"{self.gpu_id}:tp{self.tp}:{self.role}"
+        return f"{self.prefix}{self.gpu_id}:tp{self.tp}:{self.role}"
 
 
 @dataclass
@@ -67,8 +68,8 @@ class CapacityTable:
     excluded: dict[str, str] = field(default_factory=dict)  # gpu id -> why it cannot serve at all
     tp_notes: dict[str, list[str]] = field(default_factory=dict)  # gpu id -> TP degrees left out and why
 
-    def for_gpu(self, gpu_id: str) -> list[Config]:
-        return [c for c in self.configs if c.gpu_id == gpu_id]
+    def for_gpu(self, gpu_id: str, served: str | None = None) -> list[Config]:
+        return [c for c in self.configs if c.gpu_id == gpu_id and (served is None or c.served == served)]
 
     def usable(self, problem: Problem) -> list[Config]:
         """Configurations the problem's fleet can build (TP degree within the GPU count).
@@ -104,20 +105,33 @@ def compute_dtype(gpu: Gpu, weight_dtype: str, kv_dtype: str) -> tuple[str | Non
 
 def build_capacity_table(problem: Problem) -> CapacityTable:
     table = CapacityTable(configs=[])
-    longest = max(c.prompt_tokens + c.output_tokens for c in problem.classes)
+    for served in problem.served:
+        _add_served(table, problem, served)
+    return table
+
+
+def _add_served(table: CapacityTable, problem: Problem, served: Served) -> None:
+    """Configurations of one model on every GPU type (keys of `excluded`/`tp_notes`: the GPU id,
+    or "<workload> on <gpu>" when several models share the fleet)."""
+    classes = [k for k in problem.classes if k.served == served.name]
+    longest = max(c.prompt_tokens + c.output_tokens for c in classes)
+    prefix = f"{served.name}/" if problem.multi else ""
     for entry in problem.entries:
         gpu = entry.gpu
-        cdt, why = compute_dtype(gpu, problem.weight_dtype, entry.kv_dtype)
+        label = f"{served.name} on {gpu.id}" if problem.multi else gpu.id
+        kv_dtype = served.kv_dtype_on(entry)
+        cdt, why = compute_dtype(gpu, served.weight_dtype, kv_dtype)
         if cdt is None:
-            table.excluded[gpu.id] = why
+            table.excluded[label] = why
             continue
         notes: list[str] = []
         largest: Deployment | None = None
-        for tp in problem.tp_degrees:
+        fitted = False
+        for tp in served.tp_degrees:
             if tp > gpu.max_tp:
                 notes.append(f"TP{tp} exceeds the {gpu.max_tp}-GPU node/scale-up domain")
                 continue
-            d = Deployment(gpu, problem.model, tp, problem.weight_dtype, entry.kv_dtype, cdt, gpu.efficiency)
+            d = Deployment(gpu, served.model, tp, served.weight_dtype, kv_dtype, cdt, gpu.efficiency)
             largest = d
             need = longest * d.kv_bytes_per_token_per_gpu
             if d.kv_budget_bytes < need:
@@ -129,14 +143,14 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
                 continue
             if tp > entry.count:  # kept in the table (a marginal re-solve may add GPUs); unused here
                 notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.count}")
+            fitted = True
             for role in ROLES:
-                caps = {c.name: class_capacity(d, role, c, problem) for c in problem.classes}
-                table.configs.append(Config(gpu.id, tp, role, d, caps))
+                caps = {c.name: class_capacity(d, role, c, served) for c in classes}
+                table.configs.append(Config(gpu.id, tp, role, d, caps, served.name, prefix))
         if notes:
-            table.tp_notes[gpu.id] = notes
-        if not table.for_gpu(gpu.id):
-            table.excluded[gpu.id] = _fits_nowhere(problem.model.id, gpu, largest, longest)
-    return table
+            table.tp_notes[label] = notes
+        if not fitted:
+            table.excluded[label] = _fits_nowhere(served.model.id, gpu, largest, longest)
 
 
 def _fits_nowhere(model_id: str, gpu: Gpu, largest: Deployment | None, longest: int) -> str:
@@ -153,20 +167,20 @@ def _fits_nowhere(model_id: str, gpu: Gpu, largest: Deployment | None, longest: 
     )
 
 
-def class_capacity(d: Deployment, role: str, c: RequestClass, problem: Problem) -> ClassCapacity:
+def class_capacity(d: Deployment, role: str, c: PlanClass, served: Served) -> ClassCapacity:
     if role == "prefill":
-        return _prefill(d, c, problem)
+        return _prefill(d, c, served)
     if role == "decode":
-        return _decode(d, c, problem)
-    return _colocated(d, c, problem)
+        return _decode(d, c, served)
+    return _colocated(d, c, served)
 
 
 def kv_transfer_bytes(d: Deployment, prompt_tokens: int) -> float:
     return prompt_tokens * d.model.kv_bytes_per_token(d.kv_dtype)
 
 
-def _slo(problem: Problem) -> tuple[float | None, float | None, float]:
-    s = problem.slo
+def _slo(served: Served) -> tuple[float | None, float | None, float]:
+    s = served.slo
     if s is None:
         return None, None, 90.0
     return s.ttft_ms, s.tpot_ms, s.percentile
@@ -182,8 +196,8 @@ def _prompt_batches(s: float) -> list[int]:
     return out
 
 
-def _prefill(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
-    ttft, _, pct = _slo(problem)
+def _prefill(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
+    ttft, _, pct = _slo(served)
     s = c.prompt_tokens
     kv_bytes = kv_transfer_bytes(d, s)
     # each of the t GPUs sends its shard of the KV over its own NIC
@@ -216,13 +230,13 @@ def _prefill(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
     return best
 
 
-def _decode_batches(d: Deployment, c: RequestClass) -> np.ndarray:
+def _decode_batches(d: Deployment, c: PlanClass) -> np.ndarray:
     most = min(d.max_batch(c.prompt_tokens + c.output_tokens), MAX_NUM_SEQS)
     return np.arange(1, most + 1, dtype=float)
 
 
-def _decode(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
-    _, tpot, _ = _slo(problem)
+def _decode(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
+    _, tpot, _ = _slo(served)
     b = _decode_batches(d, c)
     if len(b) == 0:
         return ClassCapacity(0.0, reason="the request's KV does not fit")
@@ -237,7 +251,7 @@ def _decode(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
     return ClassCapacity(float(rate[i]), int(b[i]), 0.0, float(step[i]), 0.0, 0.0, float(step[i]), limit=limit)
 
 
-def _batch_limit(i: int, n: int, ok: np.ndarray, d: Deployment, c: RequestClass) -> str:
+def _batch_limit(i: int, n: int, ok: np.ndarray, d: Deployment, c: PlanClass) -> str:
     if i + 1 < n and not ok[i + 1]:
         return "slo"
     if n == MAX_NUM_SEQS:
@@ -245,20 +259,20 @@ def _batch_limit(i: int, n: int, ok: np.ndarray, d: Deployment, c: RequestClass)
     return "memory"
 
 
-def _colocated(d: Deployment, c: RequestClass, problem: Problem) -> ClassCapacity:
+def _colocated(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
     """Best over prompts-per-pass n (packing amortises the pass cost but lengthens TTFT)."""
     best: ClassCapacity | None = None
     for n in _prompt_batches(c.prompt_tokens):
         if n * c.prompt_tokens > d.max_tokens_in_cache():
             break
-        cap = _colocated_at(d, c, problem, n)
+        cap = _colocated_at(d, c, served, n)
         if best is None or cap.rate_per_s > best.rate_per_s:
             best = cap
     return best or ClassCapacity(0.0, reason="the request's KV does not fit")
 
 
-def _colocated_at(d: Deployment, c: RequestClass, problem: Problem, n: int) -> ClassCapacity:
-    ttft, tpot, pct = _slo(problem)
+def _colocated_at(d: Deployment, c: PlanClass, served: Served, n: int) -> ClassCapacity:
+    ttft, tpot, pct = _slo(served)
     s, o = c.prompt_tokens, c.output_tokens
     b = _decode_batches(d, c)
     if len(b) == 0:
