@@ -14,12 +14,19 @@ from planner.problem import Problem, resolve
 from planner.specs import load_fleet, load_workload
 
 
-def load_problem(fleet_path: str | Path, workload_path: str | Path, qps: float | None = None) -> Problem:
+def load_problem(
+    fleet_path: str | Path, workload_path: str | Path | list[str | Path], qps: float | None = None
+) -> Problem:
+    """One fleet and one workload file, or several (one model each, sharing the fleet; `qps`
+    then scales their targets together)."""
     fleet, fleet_doc = load_fleet(fleet_path)
-    workload, workload_doc = load_workload(workload_path)
+    paths = workload_path if isinstance(workload_path, list) else [workload_path]
+    if not paths:
+        raise InputError("give at least one workload file")
+    loaded = [load_workload(p) for p in paths]
     if qps is not None and not (1e-6 <= qps <= 1e7):
         raise InputError(f"--qps must be between 1e-06 and 1e+07 requests/s (got {qps})")
-    return resolve(fleet, workload, fleet_doc, workload_doc, qps_target=qps)
+    return resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], qps_target=qps)
 
 
 def default_objective(problem: Problem) -> str:

@@ -61,7 +61,10 @@ def _one_line(text: str) -> str:
 @app.command()
 def solve(
     fleet: Annotated[Path, typer.Argument(help="fleet YAML (GPU types, counts, prices)")],
-    workload: Annotated[Path, typer.Argument(help="workload YAML (model, request classes, traffic, SLOs)")],
+    workload: Annotated[
+        list[Path],
+        typer.Argument(help="workload YAML (model, request classes, traffic, SLOs); several: models sharing the fleet"),
+    ],
     objective: Annotated[
         Optional[Objective],
         typer.Option(help="default: min-cost with a QPS target, max-throughput with SLOs, else max-tokens-per-dollar"),

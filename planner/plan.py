@@ -347,12 +347,13 @@ def _gpu_order(problem: Problem, gpu_id: str) -> int:
 
 
 def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
-    busy = sum(sol.flows.get((c.key, k.name), 0.0) / c.caps[k.name].rate_per_s for k in problem.classes if c.caps[k.name].rate_per_s > 0)
+    mine = [k for k in problem.classes if k.name in c.caps]  # its own model's classes
+    busy = sum(sol.flows.get((c.key, k.name), 0.0) / c.caps[k.name].rate_per_s for k in mine if c.caps[k.name].rate_per_s > 0)
     u = min(1.0, busy / n)
     slo = problem.served_by_name(c.served).slo
     pct = slo.percentile if slo else 90.0
     classes = []
-    for k in problem.classes:
+    for k in mine:
         cap = c.caps[k.name]
         r = sol.flows.get((c.key, k.name), 0.0)
         if r <= 1e-6 * max(1.0, sol.rate_per_s):

@@ -82,6 +82,7 @@ def prune_dominated(configs: list[Config]) -> list[Config]:
     for c in configs:
         dominated = any(
             o.gpu_id == c.gpu_id
+            and o.served == c.served
             and o.role == c.role
             and o.tp < c.tp
             and c.tp % o.tp == 0
@@ -98,7 +99,7 @@ def define_instances(m: Milp, problem: Problem) -> None:
     for c in m.configs:
         m.n[c.key] = m.prob.add_variable(f"n[{c.key}]", 0, counts[c.gpu_id] // c.tp, cat="Integer")
         for k in problem.classes:
-            if c.caps[k.name].rate_per_s > 0:
+            if k.name in c.caps and c.caps[k.name].rate_per_s > 0:  # its own model's classes
                 m.x[c.key, k.name] = m.prob.add_variable(f"x[{c.key},{k.name}]", 0)
 
 

@@ -30,18 +30,23 @@ def render(plan: Plan, console: Console, explain: bool = True) -> None:
 def report_parts(plan: Plan, explain: bool = True) -> list:
     i = plan.inputs
     status = "proven optimal" if plan.status == "optimal" else f"not proven optimal (MIP gap {plan.mip_gap:.3%})"
-    slo = (
-        f"TTFT p{i.slo_percentile:g} ≤ {i.ttft_slo_ms:g} ms, TPOT ≤ {i.tpot_slo_ms:g} ms"
-        if i.ttft_slo_ms or i.tpot_slo_ms
-        else "no SLOs (offline batch)"
-    )
+    if len(plan.models) > 1:
+        slo = "per-model SLOs"
+    elif i.ttft_slo_ms or i.tpot_slo_ms:
+        parts = [f"TTFT p{i.slo_percentile:g} ≤ {i.ttft_slo_ms:g} ms" if i.ttft_slo_ms else "", f"TPOT ≤ {i.tpot_slo_ms:g} ms" if i.tpot_slo_ms else ""]
+        slo = ", ".join(p for p in parts if p)
+    else:
+        slo = "no SLOs (offline batch)"
     target = f", target {i.qps_target:g} req/s" if i.qps_target else ""
     head = Text.assemble(
         ("planner ", "bold"),
         f"{i.workload} on {i.fleet}: {i.model} ({i.weight_dtype} weights, {i.kv_dtype} KV), {slo}\n",
         f"objective {i.objective}{target}: {status}",
     )
-    parts: list = [head, _pools(plan), _summary(plan), _slo(plan)]
+    parts: list = [head, _pools(plan), _summary(plan)]
+    if len(plan.models) > 1:
+        parts.append(_models(plan))
+    parts.append(_slo(plan))
     if explain:
         parts += [_advantage(plan), _baselines(plan), _marginal(plan), _binding(plan)]
     if plan.excluded or plan.notes:
@@ -98,6 +103,15 @@ def _summary(plan: Plan) -> Table:
     return t
 
 
+def _models(plan: Plan) -> Table:
+    t = Table(title="Models sharing the fleet", box=box.SIMPLE, title_justify="left")
+    for col in ("workload", "model", "target req/s", "served req/s", "output tok/s", "GPUs"):
+        t.add_column(col, justify="left" if col in ("workload", "model") else "right")
+    for m in plan.models:
+        t.add_row(m.name, m.model, _f(m.qps_target, 3), _f(m.requests_per_s, 3), _f(m.output_tokens_per_s, 0), str(m.gpus))
+    return t
+
+
 def _slo(plan: Plan) -> Table:
     t = Table(title="Predicted latency at the planned load (worst pool)", box=box.SIMPLE, title_justify="left")
     for col in ("class", "TTFT ms", "= queue", "+ prefill", "+ KV transfer", "SLO", "TPOT ms", "SLO", "met"):
@@ -119,10 +133,14 @@ def _slo(plan: Plan) -> Table:
 
 def _advantage(plan: Plan) -> Group:
     t = Table(title="Comparative advantage (per GPU, this workload's class mix)", box=box.SIMPLE, title_justify="left")
+    multi = len(plan.models) > 1
+    if multi:
+        t.add_column("model")
     for col in ("GPU", "$/h", "prefill req/s", "decode req/s", "colocated req/s", "prefill/decode", "$/h per prefill req/s", "$/h per decode req/s"):
         t.add_column(col, justify="left" if col == "GPU" else "right")
     for a in plan.advantage:
         t.add_row(
+            *((a.model,) if multi else ()),
             a.gpu,
             _f(a.price_usd_per_hour),
             _f(a.prefill_per_gpu_per_s, 3),
@@ -132,7 +150,7 @@ def _advantage(plan: Plan) -> Group:
             _f(a.usd_per_hour_per_prefill_rps),
             _f(a.usd_per_hour_per_decode_rps),
         )
-    return Group(t, Text(advantage_sentence(plan)))
+    return Group(t, Text(advantage_sentence(plan) if not multi else ""))
 
 
 def advantage_sentence(plan: Plan) -> str:
