@@ -113,10 +113,12 @@ class SloEstimate(_Out):
 
 
 class KvFlow(_Out):
-    """KV caches handed from the prefill pools of one GPU type to the decode pools of another."""
+    """KV caches handed from prefill pools in one zone to decode pools in another (or the same),
+    by the dtype on the wire; `nic_use` has the traffic per GPU type."""
 
-    from_gpu: str
-    to_gpu: str
+    from_zone: str
+    to_zone: str
+    kv_dtype: str
     requests_per_s: float
     gb_per_s: float
     path: str  # "zone <a>" within one fabric, or "link <a>-><b>"
@@ -429,27 +431,26 @@ def _kv_capacity(c) -> float:
 
 
 def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
-    from planner.optimize.milp import GBIT, kv_gb_per_request, sender_kv_dtype
+    from planner.optimize.milp import GBIT, kv_gb_per_request
 
-    entry = {e.gpu.id: e for e in problem.entries}
     classes = {k.name: k for k in problem.classes}
-    totals: dict[tuple[str, str], list[float]] = {}
-    for (g, h, k), v in sol.milp.f.items():
+    totals: dict[tuple[str, str, str], list[float]] = {}
+    for (za, zb, d, k), v in sol.milp.f.items():
         r = v.value() or 0.0
         if r <= 1e-9 * max(1.0, sol.rate_per_s):
             continue
-        t = totals.setdefault((g, h), [0.0, 0.0])
+        t = totals.setdefault((za, zb, d), [0.0, 0.0])
         t[0] += r
-        t[1] += r * kv_gb_per_request(problem, sender_kv_dtype(problem, g, classes[k]), classes[k])
+        t[1] += r * kv_gb_per_request(problem, d, classes[k])
     out = []
-    for (g, h), (rate, gb_s) in totals.items():
-        za, zb = entry[g].zone, entry[h].zone
+    for (za, zb, d), (rate, gb_s) in totals.items():
         link = problem.link_gbit_s(za, zb) if za != zb else None
         cap = link * GBIT / 1e9 if link else None
         out.append(
             KvFlow(
-                from_gpu=g,
-                to_gpu=h,
+                from_zone=za,
+                to_zone=zb,
+                kv_dtype=d,
                 requests_per_s=_r(rate),
                 gb_per_s=_r(gb_s),
                 path=f"zone {za}" if za == zb else f"link {za}->{zb}",

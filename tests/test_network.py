@@ -57,12 +57,15 @@ def test_a_slow_link_between_halls_keeps_handoffs_inside_each_hall(tmp_path):
     narrow_fleet = write(tmp_path, "halls10.yaml", HALLS.read_text().replace("gbit_s: 400                # one", "gbit_s: 10                # one"))
     narrow = plan(narrow_fleet, CHAT)
     cross = [f for f in wide.kv_flows if f.path.startswith("link")]
-    assert [(f.from_gpu, f.to_gpu) for f in cross] == [("h100-sxm", "a100-80-sxm")]
+    assert [(f.from_zone, f.to_zone) for f in cross] == [("hall-a", "hall-b")]  # H100 prefill -> A100 decode
     assert cross[0].gb_per_s == pytest.approx(12.06, rel=1e-3)
     assert cross[0].link_capacity_gb_per_s == 50.0
     # 10 Gb/s = 1.25 GB/s between the halls: most handoffs stay inside a hall
-    narrow_cross = sum(f.gb_per_s for f in narrow.kv_flows if f.path.startswith("link"))
-    assert narrow_cross <= 1.25 + 1e-9
+    per_direction: dict[str, float] = {}
+    for f in narrow.kv_flows:
+        if f.path.startswith("link"):
+            per_direction[f.path] = per_direction.get(f.path, 0.0) + f.gb_per_s
+    assert per_direction and all(v <= 1.25 * (1 + 1e-6) for v in per_direction.values()), per_direction
     assert split(narrow)[("a100-80-sxm", "prefill")] > 0 and split(narrow)[("h100-sxm", "decode")] > 0
     assert narrow.throughput.requests_per_s < wide.throughput.requests_per_s
     assert narrow.throughput.requests_per_s == pytest.approx(28.6281, rel=1e-5)
@@ -83,16 +86,19 @@ def test_kv_dtype_conversion_carries_the_senders_bytes_or_is_forbidden(tmp_path)
         "  - {type: a100-80-sxm, count: 32, price_usd_per_hour: 2.5}\n",
     )
     p = plan(fleet, CHAT)
-    h2a = [f for f in p.kv_flows if (f.from_gpu, f.to_gpu) == ("h100-sxm", "a100-80-sxm")]
-    assert h2a, p.kv_flows
+    assert {f.kv_dtype for f in p.kv_flows} >= {"fp8"}, p.kv_flows
     # the wire carries the sender's dtype: FP8 from the H100s, half the BF16 bytes
     problem = load_problem(fleet, CHAT)
     k = problem.classes[0]
     assert kv_gb_per_request(problem, "fp8", k) == pytest.approx(k.prompt_tokens * 163840 / 1e9)
     assert kv_gb_per_request(problem, "bf16", k) == pytest.approx(k.prompt_tokens * 327680 / 1e9)
-    sent = sum(f.gb_per_s for f in p.kv_flows if f.from_gpu == "h100-sxm")
+    sent = sum(f.gb_per_s for f in p.kv_flows if f.kv_dtype == "fp8")  # only the H100s store FP8
     egress = next(n for n in p.nic_use if (n.gpu, n.direction) == ("h100-sxm", "egress"))
     assert egress.gb_per_s == pytest.approx(sent, rel=1e-4)  # the NIC carries every handoff it sends
     forbid = write(tmp_path, "w.yaml", CHAT.read_text() + "kv_conversion: forbid\n")
     q = plan(fleet, forbid)
-    assert not [f for f in q.kv_flows if f.from_gpu != f.to_gpu]
+    # FP8 caches from the H100s may only go to FP8 decode pools: the H100s' own
+    fp8_handed = sum(f.requests_per_s for f in q.kv_flows if f.kv_dtype == "fp8")
+    h100_decoded = sum(c.requests_per_s for p in q.pools if (p.gpu, p.role) == ("h100-sxm", "decode") for c in p.classes)
+    assert fp8_handed == pytest.approx(h100_decoded, rel=1e-4)
+    assert q.throughput.requests_per_s <= p.throughput.requests_per_s * (1 + 1e-9)  # a restriction costs

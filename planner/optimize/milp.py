@@ -5,17 +5,17 @@ constraint has a domain name (`gpus:h100-sxm`, `busy:a100-80-sxm:tp4:decode`,
 `demand:prefill:chat`), under which results read slacks and duals.
 
 Sets: configurations j = (GPU type g, TP degree t, role), request classes k with shares π_k.
-Variables: n_j integer instances; x_jk ≥ 0 requests/s of class k served by j; f_ghk ≥ 0
-requests/s of class k handed from prefill type g to decode type h; λ ≥ 0 total rate.
+Variables: n_j integer instances; x_jk ≥ 0 requests/s of class k served by j; F_abdk ≥ 0
+requests/s of class k handed from zone a to zone b with KV dtype d on the wire; λ ≥ 0.
 
     gpus:g             Σ_j∈g t_j n_j ≤ GPUs of type g
     busy:j             Σ_k x_jk / cap_jk ≤ n_j           (an instance's time is shared)
     demand:prefill:k   Σ_{j prefill or colocated} x_jk ≥ π_k λ
     demand:decode:k    Σ_{j decode or colocated} x_jk ≥ π_k λ
-    kv-out:g:k         Σ_h f_ghk = Σ_{j prefill on g} x_jk     (every disaggregated prefill is
-    kv-in:h:k          Σ_g f_ghk = Σ_{j decode on h} x_jk       handed to a decode pool)
-    kv-egress:g        KV bytes/s leaving g's prefill pools ≤ NIC bandwidth of their GPUs
-    kv-ingress:h       KV bytes/s entering h's decode pools ≤ NIC bandwidth of their GPUs
+    kv-out:a:d:k       Σ_b F_abdk = Σ_{j prefill in zone a, KV dtype d} x_jk   (every disaggregated
+    kv-in:b:k          Σ_a,d F_abdk = Σ_{j decode in zone b} x_jk              prefill is handed over)
+    kv-egress:g        KV bytes/s leaving type g's prefill pools ≤ NIC bandwidth of their GPUs
+    kv-ingress:h       KV bytes/s entering type h's decode pools ≤ NIC bandwidth of their GPUs
     link:a->b          KV bytes/s from zone a to zone b ≤ the link's bandwidth (each direction)
     target             λ = QPS target (min-cost)
 
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import pulp
 
+from planner.catalog.types import DTYPE_BYTES
 from planner.perf.capacity import CapacityTable, Config
 from planner.problem import Problem
 
@@ -42,7 +43,7 @@ class Milp:
     lam: pulp.LpVariable
     n: dict[str, pulp.LpVariable] = field(default_factory=dict)
     x: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
-    f: dict[tuple[str, str, str], pulp.LpVariable] = field(default_factory=dict)  # KV handoffs g -> h, class
+    f: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)  # KV handoffs (zone, zone, dtype, class)
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
     cost_expr: pulp.LpAffineExpression | None = None
 
@@ -136,54 +137,85 @@ def kv_gb_per_request(problem: Problem, sender_kv_dtype: str, k) -> float:
     return k.prompt_tokens * problem.served_of(k).model.kv_bytes_per_token(sender_kv_dtype) / 1e9
 
 
-def sender_kv_dtype(problem: Problem, gpu_id: str, k) -> str:
-    return problem.served_of(k).kv_dtype_on(problem.entry(gpu_id))
-
-
 def define_kv_flows(m: Milp, problem: Problem) -> None:
-    """KV-cache handoffs from prefill GPU types to decode GPU types, and the network they cross.
+    """KV-cache handoffs from prefill pools to decode pools, and the network they cross.
 
-    f[g,h,k] requests/s of class k prefilled on type g and decoded on type h. Every
-    disaggregated prefill is handed to some decode pool (`kv-out`), every decode pool receives
-    what it decodes (`kv-in`); the bytes go through the NICs of the sending prefill pools
-    (`kv-egress`) and receiving decode pools (`kv-ingress`), and between zones through the
-    zones' link (`link:<a>-><b>`, each direction). A pairing without a path (zones not linked)
-    or with a KV-dtype conversion the workload forbids gets no variable.
+    Handoffs are aggregated by zone and by the KV dtype on the wire (the sender's): F[a,b,d,k]
+    requests/s of class k prefilled in zone a with KV dtype d and decoded in zone b. Zones that
+    are not linked get no variable; a workload that forbids KV-dtype conversion only hands to
+    decode pools of the same dtype. Every disaggregated prefill is handed over (`kv-out`), every
+    decode pool receives what it decodes (`kv-in`); bytes go through the NICs of the sending
+    prefill pools (`kv-egress`, at the sender's dtype) and of the receiving decode pools
+    (`kv-ingress`: at the widest dtype a sender of that model stores, exact when the fleet stores
+    one dtype), and between zones through the zones' link (`link:<a>-><b>`, each direction).
+    Aggregating by zone instead of GPU-type pairs keeps the model small (zones² x dtypes x
+    classes variables) with the same limits.
     """
     entry = {e.gpu.id: e for e in problem.entries}
-    pre = sorted({c.gpu_id for c in m.configs if c.role == "prefill"}, key=list(entry).index)
-    dec = sorted({c.gpu_id for c in m.configs if c.role == "decode"}, key=list(entry).index)
-    for g in pre:
-        for h in dec:
-            eg, eh = entry[g], entry[h]
-            if eg.zone != eh.zone and problem.link_gbit_s(eg.zone, eh.zone) is None:
-                continue
-            for k in problem.classes:
-                served = problem.served_of(k)
-                if served.kv_dtype_on(eg) != served.kv_dtype_on(eh) and served.kv_conversion == "forbid":
-                    continue
-                m.f[g, h, k.name] = m.prob.add_variable(f"f[{g},{h},{k.name}]", 0)
-    for k in problem.classes:
-        for g in pre:
-            sent = [m.f[g, h, k.name] for h in dec if (g, h, k.name) in m.f]
-            m.add(f"kv-out:{g}:{k.name}", pulp.lpSum(sent) - pulp.lpSum(_pools_x(m, g, "prefill", k.name)) == 0)
-        for h in dec:
-            got = [m.f[g, h, k.name] for g in pre if (g, h, k.name) in m.f]
-            m.add(f"kv-in:{h}:{k.name}", pulp.lpSum(got) - pulp.lpSum(_pools_x(m, h, "decode", k.name)) == 0)
+    zones = list(dict.fromkeys(e.zone for e in problem.entries))
     by_class = {k.name: k for k in problem.classes}
 
-    def gb(g: str, k: str) -> float:
-        return kv_gb_per_request(problem, sender_kv_dtype(problem, g, by_class[k]), by_class[k])
+    def dtype(c: Config) -> str:
+        return problem.served_by_name(c.served).kv_dtype_on(entry[c.gpu_id])
 
-    for gpu_id, role, family in [(g, "prefill", "kv-egress") for g in pre] + [(h, "decode", "kv-ingress") for h in dec]:
-        nic_gb_s = entry[gpu_id].gpu.network_gbit_s * GBIT / 1e9
-        index = 0 if role == "prefill" else 1
-        flow = pulp.lpSum(gb(key[0], key[2]) * v for key, v in m.f.items() if key[index] == gpu_id)
-        capacity = pulp.lpSum(nic_gb_s * c.tp * m.n[c.key] for c in m.configs if c.gpu_id == gpu_id and c.role == role)
-        m.add(f"{family}:{gpu_id}", flow - capacity <= 0)
+    prefill: dict[tuple[str, str, str], list] = {}
+    decode: dict[tuple[str, str, str], list] = {}
+    for c in m.configs:
+        target = prefill if c.role == "prefill" else decode if c.role == "decode" else None
+        if target is None:
+            continue
+        for k in problem.classes:
+            if (c.key, k.name) in m.x:
+                target.setdefault((entry[c.gpu_id].zone, dtype(c), k.name), []).append(m.x[c.key, k.name])
+    for (za, d, k) in prefill:
+        forbid = problem.served_of(by_class[k]).kv_conversion == "forbid"
+        for zb in zones:
+            if za != zb and problem.link_gbit_s(za, zb) is None:
+                continue
+            receivers = [key for key in decode if key[0] == zb and key[2] == k and (key[1] == d or not forbid)]
+            if receivers:
+                m.f[za, zb, d, k] = m.prob.add_variable(f"F[{za},{zb},{d},{k}]", 0)
+    for (za, d, k), xs in prefill.items():
+        sent = [v for key, v in m.f.items() if key[0] == za and key[2] == d and key[3] == k]
+        m.add(f"kv-out:{za}:{d}:{k}", pulp.lpSum(sent) - pulp.lpSum(xs) == 0)
+    for zb in zones:
+        for k in problem.classes:
+            forbid = problem.served_of(k).kv_conversion == "forbid"
+            groups = sorted({key[1] for key in decode if key[0] == zb and key[2] == k.name}) if forbid else [None]
+            for d in groups:
+                xs = [x for key, v in decode.items() if key[0] == zb and key[2] == k.name and d in (None, key[1]) for x in v]
+                if not xs:
+                    continue
+                got = [v for key, v in m.f.items() if key[1] == zb and key[3] == k.name and d in (None, key[2])]
+                name = f"kv-in:{zb}:{k.name}" if d is None else f"kv-in:{zb}:{d}:{k.name}"
+                m.add(name, pulp.lpSum(got) - pulp.lpSum(xs) == 0)
+    widest = {
+        s.name: max((DTYPE_BYTES[s.kv_dtype_on(e)] for e in problem.entries), default=2.0) for s in problem.served
+    }
+
+    def gb(k: str, d: str) -> float:
+        return kv_gb_per_request(problem, d, by_class[k])
+
+    for e in problem.entries:
+        nic_gb_s = e.gpu.network_gbit_s * GBIT / 1e9
+        for role, family in (("prefill", "kv-egress"), ("decode", "kv-ingress")):
+            pools = [c for c in m.configs if c.gpu_id == e.gpu.id and c.role == role]
+            terms = []
+            for c in pools:
+                for k in problem.classes:
+                    if (c.key, k.name) not in m.x:
+                        continue
+                    if role == "prefill":
+                        per_request = gb(k.name, dtype(c))
+                    else:
+                        per_request = gb(k.name, "bf16") * widest[k.served] / 2.0
+                    terms.append(per_request * m.x[c.key, k.name])
+            if terms:
+                capacity = pulp.lpSum(nic_gb_s * c.tp * m.n[c.key] for c in pools)
+                m.add(f"{family}:{e.gpu.id}", pulp.lpSum(terms) - capacity <= 0)
     for a, b, gbit_s in problem.links_gbit_s:
         for src, dst in ((a, b), (b, a)):
-            flow = [gb(key[0], key[2]) * v for key, v in m.f.items() if entry[key[0]].zone == src and entry[key[1]].zone == dst]
+            flow = [gb(key[3], key[2]) * v for key, v in m.f.items() if key[0] == src and key[1] == dst]
             if flow:
                 m.add(f"link:{src}->{dst}", pulp.lpSum(flow) <= gbit_s * GBIT / 1e9)
 

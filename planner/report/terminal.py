@@ -93,7 +93,7 @@ def _summary(plan: Plan) -> Table:
         link = f", {f.share_of_link:.1%} of {f.link_capacity_gb_per_s:,.0f} GB/s" if f.share_of_link is not None else ""
         t.add_row(
             "KV handoffs" if i == 0 else "",
-            f"{f.from_gpu} -> {f.to_gpu}: {f.requests_per_s:,.2f} req/s, {f.gb_per_s:,.2f} GB/s over {f.path}{link}",
+            f"{f.requests_per_s:,.2f} req/s, {f.gb_per_s:,.2f} GB/s of {f.kv_dtype} KV over {f.path}{link}",
         )
     for i, n in enumerate(plan.nic_use):
         t.add_row(
