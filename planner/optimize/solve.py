@@ -104,12 +104,19 @@ def quiet_stdout():
                 _saved_fd = None
 
 
-def make_solver(name: str, time_limit_s: float | None = None) -> pulp.LpSolver:
+def make_solver(name: str, time_limit_s: float | None = None, warm_start: bool = False) -> pulp.LpSolver:
+    """`warm_start`: start from the variables' current values (a later stage starts from the
+    previous stage's plan, so it always has one even when it stops at the time limit)."""
     if name == "highs":
-        s = pulp.HiGHS(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, random_seed=0, **HIGHS_OPTIONS)
+        s = pulp.HiGHS(
+            msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, random_seed=0, warmStart=warm_start,
+            **HIGHS_OPTIONS,
+        )
         alt = "cbc"
     elif name == "cbc":
-        s = pulp.COIN_CMD(msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, randomSeed=1)
+        s = pulp.COIN_CMD(
+            msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, randomSeed=1, warmStart=warm_start
+        )
         alt = "highs"
     else:
         raise SolverError(f"unknown solver '{name}'; choose one of {', '.join(SOLVERS)}")
@@ -136,16 +143,17 @@ class _Runner:
     def __init__(self, solver_name: str, time_limit_s: float | None):
         self.name = solver_name
         self.solver = make_solver(solver_name, time_limit_s)
+        self.warm = make_solver(solver_name, time_limit_s, warm_start=True)
         self.seconds = 0.0
         self.solves = 0
 
-    def run(self, m: Milp, sense: int, objective) -> tuple[pulp.LpSolveStats, float]:
+    def run(self, m: Milp, sense: int, objective, warm: bool = False) -> tuple[pulp.LpSolveStats, float]:
         m.prob.sense = sense
         m.prob.setObjective(objective)
         t0 = time.perf_counter()
         try:
             with quiet_stdout():
-                stats = m.prob.solve(self.solver)
+                stats = m.prob.solve(self.warm if warm else self.solver)
         except pulp.PulpError as e:
             raise SolverError(f"solver '{self.name}' failed: {e}") from None
         self.seconds += time.perf_counter() - t0
@@ -220,7 +228,7 @@ def solve(
             raise InfeasibleError("no plan serves any traffic within the SLOs")
         if tie_break:
             m.add("tie:throughput", m.lam >= best * (1 - TIE_TOLERANCE))
-            stats2, _ = runner.run(m, pulp.LpMinimize, cost)
+            stats2, _ = runner.run(m, pulp.LpMinimize, cost, warm=True)
             _check(stats2, "tie-break stage lost feasibility")
             stages.append("min cost among optima")
             _fixed_tie_break(m, cost, runner, stages)
@@ -237,7 +245,7 @@ def _fixed_tie_break(m: Milp, cost, runner: "_Runner", stages: list[str]) -> Non
     plans."""
     best = pulp.value(cost) or 0.0
     m.add("tie:cost", cost <= best * (1 + TIE_TOLERANCE) + 1e-9)
-    stats, _ = runner.run(m, pulp.LpMinimize, tie_break_expression(m))
+    stats, _ = runner.run(m, pulp.LpMinimize, tie_break_expression(m), warm=True)
     _check(stats, "tie-break stage lost feasibility")
     stages.append("fixed tie-break")
 
