@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from planner import __version__
+from planner.optimize.milp import nic_capacity_gb_s
 from planner.optimize.scenarios import Marginal, Outcome
 from planner.optimize.solve import Solution
 from planner.perf.capacity import CapacityTable, Config
@@ -425,11 +426,6 @@ def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:
     return out
 
 
-def _kv_capacity(c) -> float:
-    """NIC capacity (GB/s) of the pools in a kv-egress/kv-ingress constraint at the solution."""
-    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0)
-
-
 def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
     from planner.optimize.milp import GBIT, kv_gb_per_request
 
@@ -468,7 +464,7 @@ def _nic_use(sol: Solution) -> list[NicUse]:
         if fam not in ("kv-egress", "kv-ingress"):
             continue
         flow = sum(coef * (v.value() or 0.0) for v, coef in c.items() if coef > 0)
-        cap = _kv_capacity(c)
+        cap = nic_capacity_gb_s(c)
         if flow <= 1e-12:
             continue
         out.append(
@@ -593,7 +589,7 @@ def _binding(sol: Solution, problem: Problem) -> list[Binding]:
             continue
         if fam == "busy" and name.split(":", 1)[1] not in sol.instances:
             continue  # an unused configuration is trivially at 0 of 0
-        if fam in ("kv-egress", "kv-ingress") and not _kv_capacity(sol.milp.constraints[name]):
+        if fam in ("kv-egress", "kv-ingress") and not nic_capacity_gb_s(sol.milp.constraints[name]):
             continue  # no pool of that role on that GPU type: 0 of 0
         scale = max(1.0, abs(sol.milp.constraints[name].constant))
         if slack <= 1e-6 * scale:

@@ -6,6 +6,7 @@ whether the network binds, and how many more GPUs of which type would close the 
 from __future__ import annotations
 
 from planner.errors import InfeasibleError
+from planner.optimize.milp import nic_capacity_gb_s
 from planner.optimize.solve import Solution, solve
 from planner.perf.capacity import CapacityTable, Config
 from planner.problem import Problem
@@ -82,7 +83,7 @@ def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, time_
     saturated = [
         name.split(":", 1)[1]
         for name, slack in best.slacks.items()
-        if name.startswith(("kv-egress", "kv-ingress")) and slack <= 1e-6 and _kv_used(best, name)
+        if name.startswith(("kv-egress", "kv-ingress")) and slack <= 1e-6 and nic_capacity_gb_s(best.milp.constraints[name]) > 1e-9
     ]
     if saturated:
         parts.append(f"KV-cache transfers saturate the NICs of {', '.join(sorted(set(saturated)))}")
@@ -124,11 +125,6 @@ def _slow_transfers(problem: Problem, table: CapacityTable) -> str:
         f"moving the KV cache takes half the {budget:g} ms TTFT budget or more on "
         f"{', '.join(slow)}: the network keeps prefill and decode together"
     )
-
-
-def _kv_used(sol: Solution, name: str) -> bool:
-    c = sol.milp.constraints[name]
-    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0) > 1e-9
 
 
 def _pools_summary(sol: Solution) -> str:

@@ -220,6 +220,12 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
                 m.add(f"link:{src}->{dst}", pulp.lpSum(flow) <= gbit_s * GBIT / 1e9)
 
 
+def nic_capacity_gb_s(c: pulp.LpConstraint) -> float:
+    """NIC capacity (GB/s) of the pools in a kv-egress/kv-ingress constraint at the current
+    solution (its negative terms: GB/s per GPU x GPUs in the pools)."""
+    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0)
+
+
 def _pools_x(m: Milp, gpu_id: str, role: str, k: str) -> list:
     return [m.x[c.key, k] for c in m.configs if c.gpu_id == gpu_id and c.role == role and (c.key, k) in m.x]
 
