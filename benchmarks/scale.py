@@ -4,10 +4,11 @@ within a 10 s limit (the target: proven optimal, or a gap under 0.1%, in under 1
 
     python benchmarks/scale.py          (or: make bench-scale)
 
-Status (2026-11-25, 2-core VM): capacities 5.2 s; MILP built in 0.5 s (420 integer, ~6,800
-continuous variables, 760 constraints); HiGHS leaves a 2% gap after 30-60 s on min-cost.
-The target is not met yet: the instance needs a tighter formulation (symmetric GPU types and
-TP degrees) and faster capacities; see the closing note of the session that added it.
+Status (2026-11-25, 2-core VM): capacities 3-5 s; MILP built in 0.5 s (420 integer, 7,180
+variables, 761 constraints); after 10 s HiGHS leaves a 3.0% gap on min-cost and 1.4% on
+max-throughput (2% after 60 s). The LP relaxation is within 2-3% of the integer optimum, so
+the gap is integrality, not symmetry (distinct prices did not help). The target is not met
+yet: it needs a tighter formulation (stronger busy-time/instance cuts) and faster capacities.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ from planner.problem import FleetEntry, Problem, resolve
 from planner.specs import FleetSpec, WorkloadSpec
 
 MODELS = [("small", "llama-3.1-8b", 400.0), ("mid", "qwen3-32b", 100.0), ("moe", "mixtral-8x7b", 150.0), ("big", "llama-3.1-70b", 60.0)]
+
+
+def price(gpu) -> float:
+    """The catalog's dated price; for the GPU types without one, a synthetic price from their
+    speed and memory (USD/h = 0.5 + 0.002 x dense BF16 TFLOP/s + 0.01 x GiB), so that no two
+    types tie by accident."""
+    if gpu.price_usd_per_hour:
+        return gpu.price_usd_per_hour
+    tflops = gpu.tflops.get("bf16") or gpu.tflops.get("fp16") or 0.0
+    return round(0.5 + 0.002 * tflops + 0.01 * gpu.mem_bytes / 2**30, 3)
 
 
 def build() -> Problem:
@@ -44,7 +55,7 @@ def build() -> Problem:
         )
         for name, model, qps in MODELS
     ]
-    fleet = FleetSpec.model_validate({"gpus": [{"type": g.id, "count": 16, "price_usd_per_hour": g.price_usd_per_hour or 2.0} for g in gpus]})
+    fleet = FleetSpec.model_validate({"gpus": [{"type": g.id, "count": 16, "price_usd_per_hour": price(g)} for g in gpus]})
     problem = resolve(fleet, workloads)
     # a 30th type: a second H100 SXM pool at another price (same facts, its own id)
     h100 = problem.entry("h100-sxm")
