@@ -112,3 +112,13 @@ def test_distribution_errors(tmp_path, requests, message):
     w = write(tmp_path, "w.yaml", "model: llama-3.1-8b\n" + requests)
     with pytest.raises(InputError, match=message):
         load_problem(ROOT / "fleets" / "cloud-mix.yaml", w)
+
+
+def test_oversized_trace_is_refused(tmp_path):
+    from planner.specs.distributions import MAX_TRACE_BYTES
+
+    big = tmp_path / "big.csv"
+    with open(big, "wb") as f:
+        f.truncate(MAX_TRACE_BYTES + 1)  # sparse: a 256 MiB trace without writing it
+    with pytest.raises(InputError, match=r"traces are limited to 268435456"):
+        read_trace(big)
