@@ -272,7 +272,7 @@ def build_plan(
     for p in pools:
         used[p.gpu] += p.gpus
     obj = objective_value(sol.objective, rate, cost, problem)
-    slo = problem.slo if not problem.multi else None
+    slo = problem.slo
     return Plan(
         schema_version=SCHEMA_VERSION,
         inputs=Inputs(

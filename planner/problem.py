@@ -112,22 +112,10 @@ class Problem:
     def workload_name(self) -> str:
         return " + ".join(s.name for s in self.served)
 
-    # single-model views (the common case; several models use served[i])
-    @property
-    def model(self) -> Model:
-        return self.served[0].model
-
-    @property
-    def weight_dtype(self) -> str:
-        return self.served[0].weight_dtype
-
-    @property
-    def kv_dtype(self) -> str:
-        return self.served[0].kv_dtype
-
     @property
     def slo(self) -> Slo | None:
-        return self.served[0].slo
+        """The SLOs of a single-model problem (several models: each has its own)."""
+        return None if self.multi else self.served[0].slo
 
     # --- fleet ------------------------------------------------------------------------
     def link_gbit_s(self, a: str, b: str) -> float | None:

@@ -13,6 +13,9 @@ from planner.problem import Problem
 
 # the search for "how many more GPUs" stops here: the schema allows 100,000 per type
 MAX_EXTRA_GPUS = 100_000
+# a KV transfer taking this share of the TTFT budget or more is named as what keeps prefill and
+# decode together (the queue and the prefill itself need the rest)
+SLOW_TRANSFER_SHARE_OF_TTFT = 0.5
 
 
 def check_servable(problem: Problem, table: CapacityTable) -> None:
@@ -118,7 +121,7 @@ def _slow_transfers(problem: Problem, table: CapacityTable) -> str:
             share = c.caps[k.name].transfer_ms / slo.ttft_ms
             if share > worst.get(c.gpu_id, (0.0, ""))[0]:
                 worst[c.gpu_id] = (share, f"{c.caps[k.name].transfer_ms:.0f} ms for '{k.name}' at TP{c.tp}")
-    slow = [f"{g} ({what})" for g, (share, what) in worst.items() if share >= 0.5]
+    slow = [f"{g} ({what})" for g, (share, what) in worst.items() if share >= SLOW_TRANSFER_SHARE_OF_TTFT]
     if not slow:
         return ""
     return (

@@ -45,7 +45,6 @@ class Milp:
     x: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     f: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)  # KV handoffs (zone, zone, dtype, class)
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
-    cost_expr: pulp.LpAffineExpression | None = None
 
     def add(self, name: str, expr) -> pulp.LpConstraint:
         c = self.prob.addConstraint(expr, name)

@@ -198,7 +198,6 @@ def solve(
     if not m.configs:
         raise InfeasibleError("no configuration can serve any request class within the SLOs")
     cost = cost_expression(m, problem)
-    m.cost_expr = cost
     stages: list[str] = []
 
     if objective == "min-cost":
