@@ -1,14 +1,21 @@
 """Scale benchmark (issue 3): 30 GPU types x TP {1,2,4,8} x 3 roles x 16 request classes x 4
-models, one joint MILP, HiGHS. Prints the model's size, the times, and the gap HiGHS proves
-within a 10 s limit (the target: proven optimal, or a gap under 0.1%, in under 10 s).
+models, one joint MILP, HiGHS, on two fleet sizes:
+
+    small   16 GPUs of each type (480 GPUs), the models' QPS targets as below
+    large   256 GPUs of each type (7,680 GPUs), targets x 16 (a large provider's fleet)
+
+For each size and objective (min-cost at the targets, max-throughput) it prints the model's
+size, the time to build the capacities, the time to build and solve the MILP to a relative gap
+of 0.1% (`gap_rel=1e-3`, what `planner solve --mip-gap 0.001` does) under a 10 s limit, and the
+gap HiGHS proves.
 
     python benchmarks/scale.py          (or: make bench-scale)
 
-Status (2026-11-25, 2-core VM): capacities 3-5 s; MILP built in 0.5 s (420 integer, 7,180
-variables, 761 constraints); after 10 s HiGHS leaves a 3.0% gap on min-cost and 1.4% on
-max-throughput (2% after 60 s). The LP relaxation is within 2-3% of the integer optimum, so
-the gap is integrality, not symmetry (distinct prices did not help). The target is not met
-yet: it needs a tighter formulation (stronger busy-time/instance cuts) and faster capacities.
+Why two sizes: the MILP's LP relaxation is within about $2-3/h of the integer optimum on both
+(the rounding of a dozen fractional pools), so the relative gap HiGHS must close shrinks as the
+fleet grows. On the small fleet the best types are contested by all four models (their GPU
+limits bind) and closing the last 0.7% takes branch-and-bound longer than 10 s; on the large
+fleet the 0.1% is proven within the limit. See the README for the figures.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ def price(gpu) -> float:
     return round(0.5 + 0.002 * tflops + 0.01 * gpu.mem_bytes / 2**30, 3)
 
 
-def build() -> Problem:
+def build(count: int = 16, qps_factor: float = 1.0) -> Problem:
     cat = catalog()
     gpus = list(cat.gpus.values())
     workloads = [
@@ -49,39 +56,54 @@ def build() -> Problem:
                     "prompt_buckets": 4,
                     "output_buckets": 4,
                 },
-                "traffic": {"qps": qps},
+                "traffic": {"qps": qps * qps_factor},
                 "slo": {"ttft_ms": 3000, "tpot_ms": 100},
             }
         )
         for name, model, qps in MODELS
     ]
-    fleet = FleetSpec.model_validate({"gpus": [{"type": g.id, "count": 16, "price_usd_per_hour": price(g)} for g in gpus]})
+    fleet = FleetSpec.model_validate({"gpus": [{"type": g.id, "count": count, "price_usd_per_hour": price(g)} for g in gpus]})
     problem = resolve(fleet, workloads)
     # a 30th type: a second H100 SXM pool at another price (same facts, its own id)
     h100 = problem.entry("h100-sxm")
-    extra = FleetEntry(replace(h100.gpu, id="h100-sxm-b"), 16, 2.5, "benchmark", h100.zone)
+    extra = FleetEntry(replace(h100.gpu, id="h100-sxm-b"), count, 2.5, "benchmark", h100.zone)
     return replace(problem, entries=problem.entries + (extra,))
 
 
+SIZES = (("small", 16, 1.0), ("large", 256, 16.0))
+TIME_LIMIT_S = 10.0
+GAP_TARGET = 1e-3
+
+
 def main() -> int:
-    t0 = time.perf_counter()
-    problem = build()
-    table = build_capacity_table(problem)
-    t1 = time.perf_counter()
-    for objective in ("min-cost", "max-throughput"):
-        t2 = time.perf_counter()
-        sol = solve(problem, table, objective, time_limit_s=10, tie_break=False)
-        t3 = time.perf_counter()
-        m = sol.milp
-        print(
-            f"{objective:15s} GPU types {len(problem.entries)}, models {len(problem.served)}, classes {len(problem.classes)}, "
-            f"configurations {len(table.configs)} ({len(m.configs)} after fit/pruning), variables {len(m.prob.variables())} "
-            f"(integer {len(m.n)}), constraints {len(m.prob.constraints())}"
-        )
-        print(
-            f"{'':15s} capacities {t1 - t0:.2f} s, build + solve {t3 - t2:.2f} s ({sol.solves} solves, HiGHS {sol.solve_seconds:.2f} s), "
-            f"proven optimal {sol.proven_optimal}, gap {sol.gap:.2e}, {sol.rate_per_s:.1f} req/s, ${sol.cost_usd_per_hour:.2f}/h"
-        )
+    header = (
+        f"{'fleet':6s} {'objective':15s} {'GPUs':>6s} {'configs':>13s} {'vars':>6s} {'int':>4s} {'rows':>5s} "
+        f"{'capac. s':>8s} {'solve s':>8s} {'gap':>8s} {'target':>6s} {'result':>22s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, count, factor in SIZES:
+        t0 = time.perf_counter()
+        problem = build(count, factor)
+        table = build_capacity_table(problem)
+        capacities_s = time.perf_counter() - t0
+        for objective in ("min-cost", "max-throughput"):
+            t1 = time.perf_counter()
+            sol = solve(problem, table, objective, time_limit_s=TIME_LIMIT_S, tie_break=False, gap_rel=GAP_TARGET)
+            solve_s = time.perf_counter() - t1
+            m = sol.milp
+            result = f"${sol.cost_usd_per_hour:,.2f}/h" if objective == "min-cost" else f"{sol.rate_per_s:,.1f} req/s"
+            ok = "met" if sol.gap < GAP_TARGET and capacities_s + solve_s < TIME_LIMIT_S else "MISSED"
+            print(
+                f"{label:6s} {objective:15s} {sum(e.count for e in problem.entries):6d} "
+                f"{len(table.configs):5d} ({len(m.configs):4d}) {len(m.prob.variables()):6d} {len(m.n):4d} "
+                f"{len(m.prob.constraints()):5d} {capacities_s:8.2f} {solve_s:8.2f} {sol.gap:8.2e} {ok:>6s} {result:>22s}"
+            )
+    print(
+        f"\n{len(problem.entries)} GPU types, {len(problem.served)} models, {len(problem.classes)} request classes; "
+        f"configs: all (after fit and dominance pruning); 'target': gap < {GAP_TARGET:.1%} within "
+        f"{TIME_LIMIT_S:g} s including the capacities"
+    )
     return 0
 
 

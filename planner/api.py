@@ -43,7 +43,9 @@ def plan_problem(
     solver: str = "highs",
     explain: bool = True,
     time_limit_s: float | None = None,
+    gap_rel: float | None = None,
 ) -> Plan:
+    """`gap_rel`: stop the main solve at this relative MIP gap (None: prove optimality)."""
     objective = objective or default_objective(problem)
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
@@ -52,7 +54,9 @@ def plan_problem(
 
 
     def main():
-        return solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+        if gap_rel is None:
+            return solve(problem, table, objective, solver, time_limit_s=time_limit_s)
+        return solve(problem, table, objective, solver, time_limit_s=time_limit_s, gap_rel=gap_rel)
 
     try:
         if explain:
@@ -65,5 +69,7 @@ def plan_problem(
         raise InfeasibleError(f"{e.message}: {explain_shortfall(problem, table, solver, time_limit_s)}") from None
 
 
-def plan_files(fleet_path, workload_path, objective=None, qps=None, solver="highs", explain=True, time_limit_s=None) -> Plan:
-    return plan_problem(load_problem(fleet_path, workload_path, qps), objective, solver, explain, time_limit_s)
+def plan_files(
+    fleet_path, workload_path, objective=None, qps=None, solver="highs", explain=True, time_limit_s=None, gap_rel=None
+) -> Plan:
+    return plan_problem(load_problem(fleet_path, workload_path, qps), objective, solver, explain, time_limit_s, gap_rel)

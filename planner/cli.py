@@ -74,6 +74,10 @@ def solve(
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the plan as JSON to FILE, or - for stdout")] = None,
     explain: Annotated[bool, typer.Option(help="baselines, marginal values and shadow prices (extra solves)")] = True,
     time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
+    mip_gap: Annotated[
+        Optional[float],
+        typer.Option(help="stop at this relative MIP gap, e.g. 0.001 on large fleets (default: prove optimality)"),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no terminal report")] = False,
 ) -> None:
     """Find the optimal plan for a fleet and a workload, and explain it."""
@@ -84,8 +88,10 @@ def solve(
 
         if time_limit is not None and not time_limit > 0:
             raise InputError("--time-limit must be a positive number of seconds")
+        if mip_gap is not None and not 0 <= mip_gap < 1:
+            raise InputError(f"--mip-gap must be in [0, 1) (got {mip_gap})")
         plan = plan_files(
-            fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit
+            fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap
         )
         if json_out:
             export(plan, json_out)

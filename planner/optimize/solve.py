@@ -41,6 +41,9 @@ HIGHS_OPTIONS = {
     "mip_heuristic_run_shifting": False,
     "mip_heuristic_effort": 0.0,
 }
+# Above this many integer variables HiGHS's defaults win: on the scale benchmark (420 integer
+# variables) the heuristics find plans with half the gap in the same 10 s (1.5% against 3.0%).
+LARGE_MILP_INTEGERS = 150
 _OK = {pulp.LpSolveStatus.Optimal, pulp.LpSolveStatus.GapLimit}
 _STOPPED_WITH_SOLUTION = {
     pulp.LpSolveStatus.TimeLimit,
@@ -104,18 +107,25 @@ def quiet_stdout():
                 _saved_fd = None
 
 
-def make_solver(name: str, time_limit_s: float | None = None, warm_start: bool = False) -> pulp.LpSolver:
+def make_solver(
+    name: str,
+    time_limit_s: float | None = None,
+    warm_start: bool = False,
+    large: bool = False,
+    gap_rel: float = MIP_REL_GAP,
+) -> pulp.LpSolver:
     """`warm_start`: start from the variables' current values (a later stage starts from the
-    previous stage's plan, so it always has one even when it stops at the time limit)."""
+    previous stage's plan, so it always has one even when it stops at the time limit).
+    `large`: a MILP above LARGE_MILP_INTEGERS integer variables (HiGHS keeps its defaults)."""
     if name == "highs":
         s = pulp.HiGHS(
-            msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, random_seed=0, warmStart=warm_start,
-            **HIGHS_OPTIONS,
+            msg=False, threads=1, gapRel=gap_rel, timeLimit=time_limit_s, random_seed=0, warmStart=warm_start,
+            **({} if large else HIGHS_OPTIONS),
         )
         alt = "cbc"
     elif name == "cbc":
         s = pulp.COIN_CMD(
-            msg=False, threads=1, gapRel=MIP_REL_GAP, timeLimit=time_limit_s, randomSeed=1, warmStart=warm_start
+            msg=False, threads=1, gapRel=gap_rel, timeLimit=time_limit_s, randomSeed=1, warmStart=warm_start
         )
         alt = "highs"
     else:
@@ -140,10 +150,10 @@ def solver_version(name: str) -> str:
 
 
 class _Runner:
-    def __init__(self, solver_name: str, time_limit_s: float | None):
+    def __init__(self, solver_name: str, time_limit_s: float | None, large: bool = False, gap_rel: float = MIP_REL_GAP):
         self.name = solver_name
-        self.solver = make_solver(solver_name, time_limit_s)
-        self.warm = make_solver(solver_name, time_limit_s, warm_start=True)
+        self.solver = make_solver(solver_name, time_limit_s, large=large, gap_rel=gap_rel)
+        self.warm = make_solver(solver_name, time_limit_s, warm_start=True, large=large, gap_rel=gap_rel)
         self.seconds = 0.0
         self.solves = 0
 
@@ -171,7 +181,7 @@ def _gap(stats: pulp.LpSolveStats) -> float:
 def _check(stats: pulp.LpSolveStats, what: str) -> bool:
     """True when proven optimal; False when stopped with a solution; raise otherwise."""
     if stats.status in _OK and stats.has_solution:
-        return True
+        return _gap(stats) <= 2 * MIP_REL_GAP  # a looser --mip-gap stops short of proof
     if stats.status in _STOPPED_WITH_SOLUTION and stats.has_solution:
         return False
     if stats.status == pulp.LpSolveStatus.Infeasible:
@@ -190,13 +200,17 @@ def solve(
     roles: set[str] | None = None,
     time_limit_s: float | None = None,
     tie_break: bool = True,
+    gap_rel: float = MIP_REL_GAP,
 ) -> Solution:
+    """Solve to a relative MIP gap of `gap_rel` (default 1e-7: optimal; a looser gap such as
+    1e-3 stops earlier on large fleets and the plan reports the gap it reached)."""
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
-    runner = _Runner(solver, time_limit_s)
+    make_solver(solver)  # a missing solver fails before any work
     m = build_milp(problem, table, roles)
     if not m.configs:
         raise InfeasibleError("no configuration can serve any request class within the SLOs")
+    runner = _Runner(solver, time_limit_s, large=len(m.n) > LARGE_MILP_INTEGERS, gap_rel=gap_rel)
     cost = cost_expression(m, problem)
     stages: list[str] = []
 

@@ -261,31 +261,34 @@ def _batch_limit(i: int, n: int, ok: np.ndarray, d: Deployment, c: PlanClass) ->
 
 def _colocated(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
     """Best over prompts-per-pass n (packing amortises the pass cost but lengthens TTFT)."""
+    b = _decode_batches(d, c)
+    if len(b) == 0:
+        return ClassCapacity(0.0, reason="the request's KV does not fit")
+    step = d.decode_step_ms(b, c.prompt_tokens + c.output_tokens / 2)  # the same for every n
     best: ClassCapacity | None = None
+    in_cache = d.max_tokens_in_cache()
     for n in _prompt_batches(c.prompt_tokens):
-        if n * c.prompt_tokens > d.max_tokens_in_cache():
+        if n * c.prompt_tokens > in_cache:
             break
-        cap = _colocated_at(d, c, served, n)
+        cap = _colocated_at(d, c, served, n, b, step)
         if best is None or cap.rate_per_s > best.rate_per_s:
             best = cap
     return best or ClassCapacity(0.0, reason="the request's KV does not fit")
 
 
-def _colocated_at(d: Deployment, c: PlanClass, served: Served, n: int) -> ClassCapacity:
+def _colocated_at(
+    d: Deployment, c: PlanClass, served: Served, n: int, b: np.ndarray, step: np.ndarray
+) -> ClassCapacity:
+    """Capacity with n prompts packed per prefill pass, over decode batches `b` with step times
+    `step` (ms)."""
     ttft, tpot, pct = _slo(served)
     s, o = c.prompt_tokens, c.output_tokens
-    b = _decode_batches(d, c)
-    if len(b) == 0:
-        return ClassCapacity(0.0, reason="the request's KV does not fit")
     pass_ms = d.prefill_ms(s, n)
     unit_ms = pass_ms / n  # prefill work per request, prompts packed n to a pass
-    step = d.decode_step_ms(b, s + o / 2)
     rate_per_ms = b / (b * unit_ms + o * step)
     seen_tpot = step + b * unit_ms / o
     phi = rate_per_ms * unit_ms
-    ok = np.ones_like(b, dtype=bool)
-    if tpot is not None:
-        ok &= seen_tpot <= tpot
+    ok = np.full(len(b), True) if tpot is None else seen_tpot <= tpot
     ttft_pred = wait_quantile_ms_array(phi, pass_ms, pct) + pass_ms + step
     if ttft is not None:
         ok &= ttft_pred <= ttft

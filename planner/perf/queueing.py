@@ -26,19 +26,25 @@ def wait_quantile_ms(rho: float, service_ms: float, percentile: float) -> float:
 
 
 def max_utilisation(service_ms: float, budget_ms: float, percentile: float) -> float:
-    """Largest ρ whose waiting-time quantile stays within `budget_ms` (0 if none)."""
+    """Largest ρ whose waiting-time quantile stays within `budget_ms` (0 if none).
+
+    Solves f(ρ) = S·ln(ρ/tail) - 2B(1-ρ) = 0 on (tail, 1) by Newton's method from ρ = tail.
+    f is increasing and concave there, so every iterate stays left of the root (a utilisation
+    that meets the budget) and the sequence rises monotonically to it."""
     if budget_ms < 0:
         return 0.0
-    lo, hi = 0.0, 1.0 - 1e-9
+    hi = 1.0 - 1e-9
     if wait_quantile_ms(hi, service_ms, percentile) <= budget_ms:
         return hi
-    for _ in range(48):  # 2^-48: far below any latency that matters
-        mid = (lo + hi) / 2
-        if wait_quantile_ms(mid, service_ms, percentile) <= budget_ms:
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    tail = 1 - percentile / 100
+    rho = tail
+    for _ in range(100):
+        f = service_ms * math.log(rho / tail) - 2 * budget_ms * (1 - rho)
+        step = -f / (service_ms / rho + 2 * budget_ms)
+        if step <= 1e-15:
+            break
+        rho += step
+    return rho
 
 
 def wait_quantile_ms_array(rho: np.ndarray, service_ms: float, percentile: float) -> np.ndarray:
