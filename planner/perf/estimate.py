@@ -8,6 +8,27 @@ from planner.perf.capacity import MAX_NUM_SEQS, compute_dtype
 from planner.perf.model import GPU_MEMORY_UTILIZATION, Deployment
 
 
+def resolve_deployment(
+    gpu_id: str, model_id: str, tp: int, weight_dtype: str | None = None, kv_dtype: str = "bf16"
+) -> Deployment:
+    """The Deployment for command-line choices: catalog ids, weight dtype (default: the model's
+    native one), a power-of-two TP within the node, a math dtype the GPU supports. Errors name
+    the option (--gpu, --model, --tp, --dtype)."""
+    cat = catalog()
+    gpu, model = cat.gpu(gpu_id, "--gpu"), cat.model(model_id, "--model")
+    wdt = weight_dtype or model.native_dtype
+    if wdt not in ("fp16", "bf16", "fp8"):
+        raise InputError(f"--dtype: {model.id} ships {model.native_dtype} weights; choose fp16, bf16 or fp8")
+    if tp < 1 or tp & (tp - 1):
+        raise InputError(f"--tp: {tp} is not a power of two")
+    if tp > gpu.max_tp:
+        raise InputError(f"--tp: {tp} exceeds {gpu.id}'s {gpu.max_tp}-GPU node / scale-up domain")
+    cdt, why = compute_dtype(gpu, wdt, kv_dtype)
+    if cdt is None:
+        raise InfeasibleError(why)
+    return Deployment(gpu, model, tp, wdt, kv_dtype, cdt, gpu.efficiency)
+
+
 def estimate(
     gpu_id: str,
     model_id: str,
@@ -18,19 +39,8 @@ def estimate(
     weight_dtype: str | None = None,
     kv_dtype: str = "bf16",
 ) -> dict:
-    cat = catalog()
-    gpu, model = cat.gpu(gpu_id, "--gpu"), cat.model(model_id, "--model")
-    wdt = weight_dtype or model.native_dtype
-    if wdt not in ("fp16", "bf16", "fp8"):
-        raise InputError(f"--dtype: {model.id} ships {model.native_dtype} weights; choose fp16, bf16 or fp8")
-    if tp & (tp - 1):
-        raise InputError(f"--tp: {tp} is not a power of two")
-    if tp > gpu.max_tp:
-        raise InputError(f"--tp: {tp} exceeds {gpu.id}'s {gpu.max_tp}-GPU node / scale-up domain")
-    cdt, why = compute_dtype(gpu, wdt, kv_dtype)
-    if cdt is None:
-        raise InfeasibleError(why)
-    d = Deployment(gpu, model, tp, wdt, kv_dtype, cdt, gpu.efficiency)
+    d = resolve_deployment(gpu_id, model_id, tp, weight_dtype, kv_dtype)
+    gpu, model, wdt, cdt = d.gpu, d.model, d.weight_dtype, d.compute_dtype
     ctx = context_tokens or prompt_tokens
     fits = d.kv_budget_bytes >= ctx * d.kv_bytes_per_token_per_gpu
     return {

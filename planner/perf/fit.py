@@ -47,27 +47,63 @@ def fit_efficiency(
     source: str,
     iterations: int = 200,
 ) -> FitResult:
+    """Fit with one dtype per row for weights, KV and math (`resolve` gives GPU, model, dtype)."""
+
+    def predict_row(m: Measurement, eff: Efficiency) -> float:
+        gpu, model, dtype = resolve(m)
+        return predict(m, gpu, model, eff, dtype)
+
+    return fit_parameters(rows, predict_row, start, source, iterations=iterations)
+
+
+def fit_parameters(
+    rows: Sequence[Measurement],
+    predict_row: Callable[[Measurement, Efficiency], float],
+    start: Efficiency,
+    source: str,
+    fixed: Sequence[str] = (),
+    iterations: int = 200,
+    projected: bool = False,
+) -> FitResult:
+    """Levenberg-Marquardt on log(predicted / measured) over the rows not `excluded`.
+
+    `predict_row(m, eff)` is the model's latency for one row in ms. Parameters named in
+    `fixed` keep their `start` value. Returns every row (excluded ones too) with its prediction.
+
+    Caps (mfu ≤ 1, mbu ≤ 0.9) clip the parameter; past its cap its derivative is zero, so a
+    parameter that overshoots stays there. `projected=True` keeps it at the cap instead and
+    differentiates downwards there, so the fit can leave the cap again (calibration uses this;
+    `make fit` keeps the original iteration, whose defaults are shipped).
+    """
     used = [m for m in rows if not m.excluded]
-    if len(used) < len(Efficiency.names()):
-        raise ValueError(f"{len(used)} usable rows cannot fit {len(Efficiency.names())} parameters")
     names = Efficiency.names()
+    unknown = sorted(set(fixed) - set(names))
+    if unknown:
+        raise ValueError(f"unknown efficiency parameters {unknown}; known: {names}")
+    free = [i for i, n in enumerate(names) if n not in fixed]
+    if len(used) < len(free):
+        raise ValueError(f"{len(used)} usable rows cannot fit {len(free)} parameters")
+    base = np.log(np.maximum(np.array(start.as_vector(), dtype=float), 1e-6))
 
     def to_eff(theta: np.ndarray) -> Efficiency:
+        full = base.copy()
+        full[free] = theta
         vals = []
-        for n, x in zip(names, theta):
-            v = math.exp(x)
+        for n, x, v0 in zip(names, full, start.as_vector()):
+            v = v0 if n in fixed else math.exp(x)  # held values stay exact (no exp(log) round-off)
             vals.append(min(v, _CAP[n]) if n in _CAP else v)
         return Efficiency.from_vector(vals, source)
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         eff = to_eff(theta)
-        out = []
-        for m in used:
-            gpu, model, dtype = resolve(m)
-            out.append(math.log(predict(m, gpu, model, eff, dtype) / m.latency_ms))
-        return np.array(out)
+        return np.array([math.log(predict_row(m, eff) / m.latency_ms) for m in used])
 
-    theta = np.log(np.maximum(np.array(start.as_vector(), dtype=float), 1e-6))
+    caps = np.array([math.log(_CAP.get(names[i], math.inf)) if names[i] in _CAP else np.inf for i in free])
+
+    def project(theta: np.ndarray) -> np.ndarray:
+        return np.minimum(theta, caps) if projected else theta
+
+    theta = project(base[free].copy())
     lam = 1e-2
     r = residuals(theta)
     cost = float(r @ r)
@@ -75,14 +111,14 @@ def fit_efficiency(
         jac = np.empty((len(r), len(theta)))
         for i in range(len(theta)):
             step = np.zeros_like(theta)
-            step[i] = 1e-5
-            jac[:, i] = (residuals(theta + step) - r) / 1e-5
+            step[i] = -1e-5 if projected and theta[i] >= caps[i] else 1e-5
+            jac[:, i] = (residuals(theta + step) - r) / step[i]
         jtj = jac.T @ jac
         grad = jac.T @ r
         improved = False
         for _ in range(20):
             delta = np.linalg.solve(jtj + lam * np.diag(np.diag(jtj) + 1e-9), -grad)
-            cand = theta + delta
+            cand = project(theta + delta)
             rc = residuals(cand)
             cc = float(rc @ rc)
             if cc < cost:
@@ -94,4 +130,4 @@ def fit_efficiency(
         if not improved or np.max(np.abs(delta)) < 1e-7:
             break
     eff = to_eff(theta)
-    return FitResult(eff, [(m, predict(m, *resolve(m)[:2], eff, resolve(m)[2])) for m in rows])
+    return FitResult(eff, [(m, predict_row(m, eff)) for m in rows])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,9 +45,12 @@ def splitwise_path() -> Path:
     return Path(str(resources.files("planner.perf") / "data" / "splitwise" / "perf_model.csv"))
 
 
+SplitwiseKey = tuple[str, str, int, int, int, int]  # model, gpu (catalog ids), tp, batch, prompt, output
+
+
 def load_splitwise(path: Path | None = None) -> list[Measurement]:
     """Median prefill and decode times per configuration, synthetic `-pcap` rows dropped."""
-    groups: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    records: list[tuple[SplitwiseKey, float, float]] = []
     with open(path or splitwise_path(), newline="") as f:
         for r in csv.DictReader(f):
             if r["hardware"] not in SPLITWISE_GPU:
@@ -59,7 +63,17 @@ def load_splitwise(path: Path | None = None) -> list[Measurement]:
                 int(r["prompt_size"]),
                 int(r["token_size"]),
             )
-            groups[key].append((float(r["prompt_time"]), float(r["token_time"])))
+            records.append((key, float(r["prompt_time"]), float(r["token_time"])))
+    return from_splitwise_records(records)
+
+
+def from_splitwise_records(records: Iterable[tuple[SplitwiseKey, float, float]]) -> list[Measurement]:
+    """Splitwise runs `(key, prompt_time ms, token_time ms)` -> one prefill row per (model, GPU,
+    TP, batch, prompt) and one decode row per (..., output length), medians of the repetitions,
+    corrupt configurations flagged (`flag_corrupt`)."""
+    groups: dict[tuple, list[tuple[float, float]]] = defaultdict(list)
+    for key, prompt_ms, token_ms in records:
+        groups[key].append((prompt_ms, token_ms))
     prefill: dict[tuple, list[float]] = defaultdict(list)
     out: list[Measurement] = []
     for (model, gpu, tp, b, s, o), vals in sorted(groups.items()):
@@ -70,10 +84,10 @@ def load_splitwise(path: Path | None = None) -> list[Measurement]:
         )
     for (model, gpu, tp, b, s), vals in sorted(prefill.items()):
         out.append(Measurement(gpu, model, tp, "prefill", b, s, s, statistics.median(vals), len(vals)))
-    return _flag_corrupt(out)
+    return flag_corrupt(out)
 
 
-def _flag_corrupt(rows: list[Measurement]) -> list[Measurement]:
+def flag_corrupt(rows: list[Measurement]) -> list[Measurement]:
     """Flag rows whose prefill time falls as the batch doubles: work doubles, so time cannot drop.
 
     In the splitwise data these are Llama-2-70B TP2 at batch 64 on both GPUs (prefill 794 ms on

@@ -1,0 +1,53 @@
+"""`planner calibrate`: the fitted parameters beside the catalog's, and the per-row errors."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from planner.perf.calibrate import PHASES, CalibrationResult
+from planner.perf.efficiency import Efficiency
+
+
+def render_calibration(result: CalibrationResult, console: Console, rows: bool = True) -> None:
+    r = result
+    scope = r.gpu + (f", {r.model}" if r.model else ", all models in the file")
+    console.print(
+        f"calibration of {scope} ({r.dtype}) on {r.rows_used} rows of {r.source_file or 'measurements'}"
+        + (f" ({r.rows_excluded} excluded)" if r.rows_excluded else "")
+    )
+    if rows:
+        t = Table(title="Rows", box=box.SIMPLE, title_justify="left")
+        for col in ("configuration", "measured ms", "fitted ms", "error", "catalog ms", "error "):
+            t.add_column(col, justify="left" if col == "configuration" else "right")
+        for (m, p), (_, prev) in zip(r.rows, r.previous_rows):
+            note = f"excluded: {m.excluded}" if m.excluded else ""
+            t.add_row(
+                m.key + (f"  [dim]{note}[/dim]" if note else ""),
+                f"{m.latency_ms:,.1f}",
+                f"{p:,.1f}",
+                f"{p / m.latency_ms - 1:+.1%}",
+                f"{prev:,.1f}",
+                f"{prev / m.latency_ms - 1:+.1%}",
+            )
+        console.print(t)
+    err, before = r.errors(), r.previous_errors()
+    t = Table(title="|error| per phase", box=box.SIMPLE, title_justify="left")
+    for col in ("phase", "rows", "median", "worst", "catalog median", "catalog worst"):
+        t.add_column(col, justify="left" if col == "phase" else "right")
+    for phase in PHASES:
+        if phase in err:
+            e, b = err[phase], before[phase]
+            t.add_row(phase, str(e.rows), f"{e.median_abs_error:.1%}", f"{e.worst_abs_error:.1%}",
+                      f"{b.median_abs_error:.1%}", f"{b.worst_abs_error:.1%}")
+    console.print(t)
+    t = Table(title="Efficiency parameters", box=box.SIMPLE, title_justify="left")
+    for col in ("parameter", "fitted", "catalog", "change"):
+        t.add_column(col, justify="left" if col == "parameter" else "right")
+    for n, v, p in zip(Efficiency.names(), r.efficiency.as_vector(), r.previous.as_vector()):
+        change = "held" if n in r.held else (f"{v / p - 1:+.1%}" if p else "-")
+        t.add_row(n, f"{v:.4g}", f"{p:.4g}", change)
+    console.print(t)
+    for note in r.notes:
+        console.print(f"note: {note}")
