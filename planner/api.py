@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from planner.errors import InfeasibleError, InputError
 from planner.optimize.infeasibility import check_servable, explain_shortfall
 from planner.optimize.scenarios import solve_and_explain
 from planner.optimize.solve import OBJECTIVES, solve
-from planner.perf.capacity import build_capacity_table
+from planner.perf.capacity import ROLES, build_capacity_table
 from planner.plan import Plan, build_plan
 from planner.problem import Problem, resolve
 from planner.specs import load_fleet, load_workload
 
 
 def load_problem(
-    fleet_path: str | Path, workload_path: str | Path | list[str | Path], qps: float | None = None
+    fleet_path: str | Path,
+    workload_path: str | Path | list[str | Path],
+    qps: float | None = None,
+    budget_usd_per_hour: float | None = None,
+    roles: list[str] | None = None,
 ) -> Problem:
     """One fleet and one workload file, or several (one model each, sharing the fleet; `qps`
-    then scales their targets together)."""
+    then scales their targets together). `budget_usd_per_hour` caps the plan's cost; `roles`
+    restricts the roles (e.g. ["colocated"] for an engine without disaggregation)."""
     fleet, fleet_doc = load_fleet(fleet_path)
     paths = workload_path if isinstance(workload_path, list) else [workload_path]
     if not paths:
@@ -26,7 +32,23 @@ def load_problem(
     loaded = [load_workload(p) for p in paths]
     if qps is not None and not (1e-6 <= qps <= 1e7):
         raise InputError(f"--qps must be between 1e-06 and 1e+07 requests/s (got {qps})")
-    return resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], qps_target=qps)
+    problem = resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], qps_target=qps)
+    return with_options(problem, budget_usd_per_hour, roles)
+
+
+def with_options(problem: Problem, budget_usd_per_hour: float | None = None, roles: list[str] | None = None) -> Problem:
+    if budget_usd_per_hour is not None:
+        if not (0 < budget_usd_per_hour <= 1e9):
+            raise InputError(f"--budget-usd-per-hour must be between 0 and 1e9 (got {budget_usd_per_hour:g})")
+        problem = replace(problem, budget_usd_per_hour=float(budget_usd_per_hour))
+    if roles is not None:
+        unknown = [r for r in roles if r not in ROLES]
+        if unknown or not roles:
+            raise InputError(f"--roles takes a comma-separated list of {', '.join(ROLES)} (got {','.join(roles) or 'nothing'})")
+        if set(roles) & {"prefill", "decode"} and not ({"prefill", "decode"} <= set(roles)):
+            raise InputError("--roles: prefill and decode go together (a disaggregated request needs both)")
+        problem = replace(problem, roles=tuple(r for r in ROLES if r in roles))
+    return problem
 
 
 def default_objective(problem: Problem) -> str:
@@ -70,6 +92,16 @@ def plan_problem(
 
 
 def plan_files(
-    fleet_path, workload_path, objective=None, qps=None, solver="highs", explain=True, time_limit_s=None, gap_rel=None
+    fleet_path,
+    workload_path,
+    objective=None,
+    qps=None,
+    solver="highs",
+    explain=True,
+    time_limit_s=None,
+    gap_rel=None,
+    budget_usd_per_hour=None,
+    roles=None,
 ) -> Plan:
-    return plan_problem(load_problem(fleet_path, workload_path, qps), objective, solver, explain, time_limit_s, gap_rel)
+    problem = load_problem(fleet_path, workload_path, qps, budget_usd_per_hour, roles)
+    return plan_problem(problem, objective, solver, explain, time_limit_s, gap_rel)

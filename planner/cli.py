@@ -78,6 +78,16 @@ def solve(
         Optional[float],
         typer.Option(help="stop at this relative MIP gap, e.g. 0.001 on large fleets (default: prove optimality)"),
     ] = None,
+    budget_usd_per_hour: Annotated[Optional[float], typer.Option(help="the plan may cost at most this (USD/h)")] = None,
+    roles: Annotated[
+        Optional[str], typer.Option(help="roles to consider, comma-separated: prefill,decode,colocated (default: all)")
+    ] = None,
+    require_qps: Annotated[Optional[float], typer.Option(help="CI gate: exit 1 if the plan serves less (req/s)")] = None,
+    max_cost_usd_per_hour: Annotated[Optional[float], typer.Option(help="CI gate: exit 1 if the plan costs more")] = None,
+    max_usd_per_million_tokens: Annotated[
+        Optional[float], typer.Option(help="CI gate: exit 1 if a million tokens cost more")
+    ] = None,
+    require_optimal: Annotated[bool, typer.Option(help="CI gate: exit 1 unless proven optimal")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no terminal report")] = False,
 ) -> None:
     """Find the optimal plan for a fleet and a workload, and explain it."""
@@ -91,15 +101,164 @@ def solve(
         if mip_gap is not None and not 0 <= mip_gap < 1:
             raise InputError(f"--mip-gap must be in [0, 1) (got {mip_gap})")
         plan = plan_files(
-            fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap
+            fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap,
+            budget_usd_per_hour, _roles(roles),
         )
         if json_out:
             export(plan, json_out)
         if not quiet:
             render(plan, Console(stderr=json_out == "-", width=140), explain)
+        _gate(plan, require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens, require_optimal)
     except typer.Exit:
         raise
     except Exception as e:  # noqa: BLE001 - every failure ends in one line and an exit code
+        _fail(e)
+
+
+def _roles(text: str | None) -> list[str] | None:
+    return None if text is None else [r.strip() for r in text.split(",") if r.strip()]
+
+
+def _gate(plan, require_qps, max_cost, max_per_m, require_optimal) -> None:
+    from planner.errors import InfeasibleError
+    from planner.studies.gates import unmet_requirements
+
+    unmet = unmet_requirements(plan, require_qps, max_cost, max_per_m, require_optimal)
+    if unmet:
+        raise InfeasibleError("requirement not met: " + "; ".join(unmet))
+
+
+def _objective(o: "Objective | None") -> str | None:
+    return o.value if o else None
+
+
+@app.command()
+def compare(
+    workload: Annotated[list[Path], typer.Argument(help="workload YAML (several: models sharing each fleet)")],
+    scenarios: Annotated[
+        Optional[Path], typer.Option(help="scenarios file: a base fleet and changes (see README, 'Scenarios')")
+    ] = None,
+    fleet: Annotated[Optional[list[Path]], typer.Option(help="a fleet to compare (repeat the option)")] = None,
+    objective: Annotated[Optional[Objective], typer.Option(help="default as for solve")] = None,
+    qps: Annotated[Optional[float], typer.Option(help="QPS target (overrides the workload's)")] = None,
+    budget_usd_per_hour: Annotated[Optional[float], typer.Option(help="budget for every scenario (USD/h)")] = None,
+    roles: Annotated[Optional[str], typer.Option(help="roles to consider, e.g. colocated")] = None,
+    solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
+    time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="write the comparison as JSON to FILE, or -")] = None,
+) -> None:
+    """Plan one workload on several fleets or scenario overlays, side by side."""
+    try:
+        from planner.report.export import write_json
+        from planner.report.studies import comparison_table
+        from planner.studies.compare import compare as run_compare
+        from planner.studies.compare import fleets_from_files, fleets_from_scenarios
+
+        if (scenarios is None) == (not fleet):
+            raise InputError("give a scenarios file (--scenarios) or fleets (--fleet A --fleet B ...), not both")
+        fleets = fleets_from_scenarios(scenarios) if scenarios else fleets_from_files(fleet)
+        result, _ = run_compare(
+            fleets, workload, _objective(objective), qps, solver.value, budget_usd_per_hour, _roles(roles), time_limit
+        )
+        if json_out:
+            write_json(result.model_dump(mode="json"), json_out)
+        Console(stderr=json_out == "-", width=160).print(comparison_table(result))
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001
+        _fail(e)
+
+
+@app.command()
+def sweep(
+    fleet: Annotated[Path, typer.Argument(help="fleet YAML")],
+    workload: Annotated[list[Path], typer.Argument(help="workload YAML (several: models sharing the fleet)")],
+    vary: Annotated[
+        str, typer.Option(help="qps | budget | price:<gpu> | link:<zone>:<zone> | network:<gpu> | ttft | tpot")
+    ],
+    start: Annotated[Optional[float], typer.Option("--from", help="first value")] = None,
+    stop: Annotated[Optional[float], typer.Option("--to", help="last value")] = None,
+    steps: Annotated[int, typer.Option(help="number of points from --from to --to")] = 10,
+    log: Annotated[bool, typer.Option(help="geometric spacing")] = False,
+    values: Annotated[Optional[str], typer.Option(help="explicit values, comma-separated (instead of --from/--to)")] = None,
+    objective: Annotated[Optional[Objective], typer.Option(help="default: min-cost for qps, max-throughput for budget, else as for solve")] = None,
+    qps: Annotated[Optional[float], typer.Option(help="QPS target (when not swept)")] = None,
+    budget_usd_per_hour: Annotated[Optional[float], typer.Option(help="budget (when not swept)")] = None,
+    roles: Annotated[Optional[str], typer.Option(help="roles to consider, e.g. colocated")] = None,
+    solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
+    time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="draw the frontier to FILE.png (needs planner[plot])")] = None,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="write the sweep as JSON to FILE, or -")] = None,
+) -> None:
+    """Vary one input over a range: the optimum at each point and the cost-throughput frontier."""
+    try:
+        from rich.progress import Progress
+
+        from planner.api import load_problem
+        from planner.report.export import write_json
+        from planner.report.studies import sweep_table, text_chart
+        from planner.studies.sweep import sweep as run_sweep
+        from planner.studies.sweep import values_between
+
+        if values is not None:
+            if start is not None or stop is not None:
+                raise InputError("give --values or --from/--to, not both")
+            try:
+                points = [float(v) for v in values.split(",") if v.strip()]
+            except ValueError:
+                raise InputError(f"--values: '{values}' is not a comma-separated list of numbers") from None
+        elif start is None or stop is None:
+            raise InputError("give --from and --to (with --steps), or --values")
+        else:
+            points = values_between(start, stop, steps, log)
+        problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles))
+        console = Console(stderr=json_out == "-", width=160)
+        with Progress(console=console, transient=True, disable=len(points) < 8) as bar:
+            task = bar.add_task(f"sweeping {vary}", total=len(points))
+            result = run_sweep(
+                problem, vary, points, _objective(objective), solver.value, time_limit,
+                progress=lambda i: bar.update(task, completed=i),
+            )
+        if json_out:
+            write_json(result.model_dump(mode="json"), json_out)
+        console.print(sweep_table(result))
+        if plot is not None:
+            from planner.report.plot import plot_sweep
+
+            plot_sweep(result, plot)
+            console.print(f"frontier drawn to {plot}")
+        else:
+            console.print(text_chart(result))
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001
+        _fail(e)
+
+
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="the earlier plan JSON")],
+    new: Annotated[Path, typer.Argument(help="the later plan JSON")],
+    tolerance: Annotated[float, typer.Option(help="relative change that counts as a regression")] = 0.02,
+    fail_on_regression: Annotated[bool, typer.Option(help="exit 1 on a regression beyond the tolerance")] = False,
+) -> None:
+    """What changed between two plans (pools, throughput, cost); a CI gate with --fail-on-regression."""
+    try:
+        from planner.errors import InfeasibleError
+        from planner.report.export import read_plan
+        from planner.report.studies import diff_table
+        from planner.studies.gates import diff_plans
+
+        if not 0 <= tolerance < 10:
+            raise InputError(f"--tolerance must be between 0 and 10 (got {tolerance})")
+        d = diff_plans(read_plan(old), read_plan(new))
+        Console(width=140).print(diff_table(d, tolerance))
+        bad = d.regressions(tolerance)
+        if bad and fail_on_regression:
+            raise InfeasibleError(f"regression beyond {tolerance:.1%}: " + "; ".join(bad))
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001
         _fail(e)
 
 
@@ -156,6 +315,110 @@ def catalog_models(json_out: Annotated[bool, typer.Option("--json", help="print 
             sys.stdout.write(json.dumps(model_rows(), indent=2) + "\n")
         else:
             Console(width=200).print(models_table())
+    except Exception as e:  # noqa: BLE001
+        _fail(e)
+
+
+@app.command()
+def simulate(
+    plan: Annotated[Path, typer.Argument(help="plan JSON written by planner solve --json")],
+    workload: Annotated[list[Path], typer.Argument(help="the plan's workload YAML file(s)")],
+    fleet: Annotated[Optional[Path], typer.Option(help="the plan's fleet YAML (default: rebuilt from the plan)")] = None,
+    trace: Annotated[Optional[Path], typer.Option(help="replay an Azure-format trace (its timestamps and lengths)")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="simulated seconds (default: enough for the request count)")] = None,
+    requests: Annotated[Optional[int], typer.Option(help="number of requests to simulate")] = None,
+    load: Annotated[float, typer.Option(help="arrival rate as a multiple of the planned rate")] = 1.0,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same result)")] = 0,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="write the result as JSON to FILE, or -")] = None,
+) -> None:
+    """Replay a plan in a discrete-event simulation: throughput, TTFT/TPOT percentiles, SLO attainment."""
+    try:
+        from planner.report.export import write_json
+        from planner.report.simulation import render_simulation
+        from planner.sim import simulate_files
+
+        if not 0 < load <= 100:
+            raise InputError(f"--load must be in (0, 100] (got {load})")
+        result = simulate_files(
+            plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed
+        )
+        if json_out:
+            write_json(result.model_dump(mode="json"), json_out)
+        render_simulation(result, Console(stderr=json_out == "-", width=140))
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001
+        _fail(e)
+
+
+@app.command()
+def calibrate(
+    measurements: Annotated[Path, typer.Argument(help="CSV: splitwise format or gpu,model,tp,phase,batch,prompt_tokens,context_tokens,latency_ms")],
+    gpu: Annotated[str, typer.Option(help="catalog GPU id whose parameters to fit")],
+    model: Annotated[Optional[str], typer.Option(help="fit on this model's rows only")] = None,
+    dtype: Annotated[Optional[Dtype], typer.Option(help="dtype of the measured runs (default: fp16 splitwise, bf16 generic)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="write the profile YAML here (reference it from a fleet: efficiency_profile)")] = None,
+    rows: Annotated[bool, typer.Option(help="print the per-row error table")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="print the fit as JSON")] = False,
+) -> None:
+    """Fit the performance model's efficiency parameters to your latency measurements."""
+    try:
+        from planner.perf.calibrate import calibrate_file
+        from planner.report.calibration import render_calibration
+
+        result = calibrate_file(measurements, gpu, model, out, dtype.value if dtype else None)
+        if json_out:
+            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        else:
+            render_calibration(result, Console(width=140), rows)
+            if out:
+                Console(width=140).print(f"profile written to {out}")
+    except typer.Exit:
+        raise
+    except Exception as e:  # noqa: BLE001
+        _fail(e)
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--{what}: '{text}' is not a comma-separated list of whole numbers") from None
+
+
+@app.command("model")
+def model_cmd(
+    gpu: Annotated[str, typer.Option(help="catalog GPU id")],
+    model: Annotated[str, typer.Option(help="catalog model id")],
+    tp: Annotated[int, typer.Option(min=1, max=64, help="tensor-parallel degree")] = 1,
+    batches: Annotated[str, typer.Option(help="batch sizes, comma-separated")] = "1,8,32,128",
+    prompts: Annotated[str, typer.Option(help="prompt lengths for prefill, comma-separated")] = "512,2048,8192",
+    contexts: Annotated[str, typer.Option(help="context lengths for decode, comma-separated")] = "1024,4096,16384",
+    dtype: Annotated[Optional[Dtype], typer.Option(help="weight dtype (default: the model's)")] = None,
+    kv_dtype: Annotated[Dtype, typer.Option(help="KV-cache dtype")] = Dtype.bf16,
+    profile: Annotated[Optional[Path], typer.Option(help="efficiency profile from planner calibrate")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The performance model over a grid of batch sizes and lengths, with the memory budget."""
+    try:
+        from planner.perf.grid import model_grid
+        from planner.report.grid import render_model_grid
+
+        eff = None
+        if profile is not None:
+            from planner.perf.calibrate import load_profile
+
+            eff = load_profile(profile)
+        grid = model_grid(
+            gpu, model, tp, _ints(batches, "batches"), _ints(prompts, "prompts"), _ints(contexts, "contexts"),
+            dtype.value if dtype else None, kv_dtype.value, eff,
+        )
+        if json_out:
+            sys.stdout.write(json.dumps(grid.to_dict(), indent=2) + "\n")
+        else:
+            render_model_grid(grid, Console(width=160))
+    except typer.Exit:
+        raise
     except Exception as e:  # noqa: BLE001
         _fail(e)
 

@@ -21,7 +21,7 @@ from planner.perf.capacity import CapacityTable, Config
 from planner.perf.queueing import wait_quantile_ms
 from planner.problem import Problem
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SIG = 6  # significant digits of every float in the JSON: stable across solvers and platforms
 
 
@@ -75,6 +75,10 @@ class GpuUse(_Out):
     price_usd_per_hour: float
     price_source: str
     efficiency_source: str
+    bought: int = 0  # purchase mode: GPUs the plan buys or rents beyond those owned
+    buy_limit: int | None = None  # the most that may be bought (None: not in purchase mode)
+    buy_price_usd_per_hour: float | None = None
+    buy_price_source: str | None = None  # e.g. "$30,000 over 4 y = $0.856/h + 0.7 kW x $0.1/kWh = ..."
 
 
 class PoolClass(_Out):
@@ -88,6 +92,7 @@ class PoolClass(_Out):
     ttft_queue_ms: float | None
     kv_transfer_ms: float | None
     predicted_tpot_ms: float | None
+    capacity_source: str = "model"  # "model", or "measured: <source>" (latency predictions then omitted)
 
 
 class Pool(_Out):
@@ -230,6 +235,8 @@ def inputs_digest(problem: Problem) -> str:
         "entries": [repr(e) for e in problem.entries],
         "served": [repr(s) for s in problem.served],
         "links": list(problem.links_gbit_s),
+        "budget": problem.budget_usd_per_hour,
+        "roles": list(problem.roles),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
@@ -308,6 +315,10 @@ def build_plan(
                 price_usd_per_hour=_r(e.price_usd_per_hour),
                 price_source=e.price_source,
                 efficiency_source=e.gpu.efficiency.source,
+                bought=sol.bought.get(e.gpu.id, 0),
+                buy_limit=e.buy_max or None,
+                buy_price_usd_per_hour=_r(e.buy_price_usd_per_hour) if e.buy_max else None,
+                buy_price_source=e.buy_price_source or None,
             )
             for e in problem.entries
         ],
@@ -379,6 +390,8 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
                 queue = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct)
                 ttft = queue + cap.prefill_ms + step
             tpot = step + b * unit_ms / k.output_tokens
+        if cap.measured:  # the measurement met the SLOs; the model's latencies would describe another rate
+            ttft = tpot = queue = None
         classes.append(
             PoolClass(
                 request_class=k.name,
@@ -391,6 +404,7 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
                 ttft_queue_ms=_r(queue),
                 kv_transfer_ms=_r(transfer),
                 predicted_tpot_ms=_r(tpot),
+                capacity_source=f"measured: {cap.measured}" if cap.measured else "model",
             )
         )
     return Pool(model=c.served, gpu=c.gpu_id, role=c.role, tp=c.tp, instances=n, gpus=n * c.tp, utilisation=_r(u), classes=classes)
@@ -578,6 +592,7 @@ _MEANING = {
     "kv-egress": "the prefill pools' NICs are saturated by KV-cache transfers",
     "kv-ingress": "the decode pools' NICs are saturated by KV-cache transfers",
     "busy": "this pool runs at its SLO-limited capacity",
+    "budget": "the plan spends the whole budget",
 }
 
 

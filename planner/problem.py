@@ -16,7 +16,7 @@ from planner.catalog.types import Gpu, Model
 from planner.errors import InputError
 from planner.specs import FleetSpec, Located, WorkloadSpec
 from planner.specs.distributions import classes_from_lognormal, classes_from_samples, read_trace
-from planner.specs.workload import ModelArchitecture, RequestClass, Slo
+from planner.specs.workload import MeasuredCapacity, ModelArchitecture, RequestClass, Slo
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,14 @@ class FleetEntry:
     zone: str = "default"
     kv_dtype: str | None = None  # the dtype this type's pools store KV in; None: each workload's
     network_source: str = ""
+    buy_max: int = 0  # purchase mode: GPUs that may be bought or rented on top of `count`
+    buy_price_usd_per_hour: float = 0.0
+    buy_price_source: str = ""
+
+    @property
+    def max_count(self) -> int:
+        """Owned plus the most that may be bought."""
+        return self.count + self.buy_max
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class Served:
     qps_target: float | None  # None: as much as possible
     tp_degrees: tuple[int, ...]
     kv_conversion: str = "allow"
+    # measured capacities replacing the model's, each with where it was given (file:line:col)
+    measured: tuple[tuple[MeasuredCapacity, str], ...] = ()
 
     def kv_dtype_on(self, entry: FleetEntry) -> str:
         return entry.kv_dtype or self.kv_dtype
@@ -66,6 +76,8 @@ class Problem:
     entries: tuple[FleetEntry, ...]
     served: tuple[Served, ...]
     links_gbit_s: tuple[tuple[str, str, float], ...] = ()  # (zone, zone, Gb/s each way), one per pair
+    budget_usd_per_hour: float | None = None  # plans may cost at most this (purchase/budget form)
+    roles: tuple[str, ...] = ("prefill", "decode", "colocated")  # roles the serving engine supports
 
     # --- the joint problem -------------------------------------------------------------
     @property
@@ -145,6 +157,11 @@ class Problem:
         return sum(c.share * c.output_tokens for c in self.classes)
 
 
+# `buy: {max: unlimited}`: the optimiser may buy up to this many GPUs of the type (a bound the
+# MILP needs; a plan that reaches it says so)
+UNLIMITED_PURCHASE = 100_000
+
+
 def resolve(
     fleet: FleetSpec,
     workload: WorkloadSpec | list[WorkloadSpec],
@@ -160,9 +177,14 @@ def resolve(
     entries = []
     for i, g in enumerate(fleet.gpus):
         where = f"{fleet_doc.where(('gpus', i, 'type'))}: gpus[{i}].type" if fleet_doc else f"gpus[{i}].type"
-        gpu = _apply_overrides(cat.gpu(g.type, where), g)
+        gpu = cat.gpu(g.type, where)
+        if g.efficiency_profile is not None:
+            gpu = replace(gpu, efficiency=_profile(g.efficiency_profile, fleet_doc, i))
+        gpu = _apply_overrides(gpu, g)
         price = g.price_usd_per_hour
         source = "fleet file"
+        if price is None and g.count == 0:
+            price, source = 0.0, "none owned"
         if price is None:
             if gpu.price_usd_per_hour is None:
                 raise InputError(
@@ -171,7 +193,15 @@ def resolve(
                 )
             price, source = float(gpu.price_usd_per_hour), f"catalog: {gpu.price_source}"
         network = "fleet file" if g.network_gbit_s is not None else f"catalog default: {gpu.network_source}"
-        entries.append(FleetEntry(gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype, network))
+        buy_max, buy_price, buy_source = 0, 0.0, ""
+        if g.buy is not None:
+            buy_max = UNLIMITED_PURCHASE if g.buy.max == "unlimited" else g.buy.max
+            buy_price, buy_source = g.buy.usd_per_hour()
+        entries.append(
+            FleetEntry(
+                gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype, network, buy_max, buy_price, buy_source
+            )
+        )
     served = [_served(w, d, cat) for w, d in zip(workloads, docs)]
     names = [s.name for s in served]
     for i, n in enumerate(names):
@@ -229,6 +259,10 @@ def _served(workload: WorkloadSpec, workload_doc: Located | None, cat: Catalog) 
         qps_target=target,
         tp_degrees=tuple(workload.tp_degrees),
         kv_conversion=workload.kv_conversion,
+        measured=tuple(
+            (m, f"{workload_doc.where(('measured_capacities', i)) if workload_doc else 'workload'}: measured_capacities[{i}]")
+            for i, m in enumerate(workload.measured_capacities)
+        ),
     )
 
 
@@ -248,6 +282,14 @@ def _classes(workload: WorkloadSpec, doc: Located | None) -> tuple[list[RequestC
             raise InputError(f"{where}: requests.trace: {e.message}") from None
         classes = classes_from_samples(trace.prompt_tokens, trace.output_tokens, r.prompt_buckets, r.output_buckets)
         return classes, trace.rate_per_s or None
+    if r.grid is not None:
+        g = r.grid
+        return [
+            RequestClass(name=f"p{p:g}-o{o:g}", prompt_tokens=p, output_tokens=o, share=share)
+            for p, row in zip(g.prompt_tokens, g.shares)
+            for o, share in zip(g.output_tokens, row)
+            if share > 0
+        ], None
     ln = r.lognormal
     classes = classes_from_lognormal(
         ln.prompt_tokens.mean, ln.prompt_tokens.sigma, ln.output_tokens.mean, ln.output_tokens.sigma,
@@ -279,6 +321,18 @@ def _model(workload: WorkloadSpec, doc: Located | None, cat: Catalog) -> Model:
         max_context_tokens=a.max_context_tokens,
         source="workload file (explicit architecture)",
     )
+
+
+def _profile(path: str, fleet_doc: Located | None, i: int):
+    """A calibration profile's efficiency parameters (`planner calibrate --out`)."""
+    from planner.perf.calibrate import load_profile
+
+    base = Path(fleet_doc.source).parent if fleet_doc else Path(".")
+    p = Path(path) if Path(path).is_absolute() else base / path
+    if not p.is_file():
+        where = fleet_doc.where(("gpus", i, "efficiency_profile")) if fleet_doc else "fleet"
+        raise InputError(f"{where}: gpus[{i}].efficiency_profile: no such file: {p}")
+    return load_profile(p)
 
 
 def _apply_overrides(gpu: Gpu, entry) -> Gpu:

@@ -50,8 +50,8 @@ def _why_nothing_fits(problem: Problem, table: CapacityTable, served) -> str:
             reasons.append(table.excluded[label])
             continue
         smallest = min((c.tp for c in table.for_gpu(e.gpu.id, served.name)), default=None)
-        if smallest is not None and smallest > e.count:
-            reasons.append(f"{e.gpu.id} needs TP{smallest} ({smallest} GPUs) to fit the model; the fleet has {e.count}")
+        if smallest is not None and smallest > e.max_count:
+            reasons.append(f"{e.gpu.id} needs TP{smallest} ({smallest} GPUs) to fit the model; the fleet has {e.max_count}")
     return "; ".join(reasons) or "no GPU type can run the model"
 
 

@@ -8,7 +8,7 @@ Sets: configurations j = (GPU type g, TP degree t, role), request classes k with
 Variables: n_j integer instances; x_jk ≥ 0 requests/s of class k served by j; F_abdk ≥ 0
 requests/s of class k handed from zone a to zone b with KV dtype d on the wire; λ ≥ 0.
 
-    gpus:g             Σ_j∈g t_j n_j ≤ GPUs of type g
+    gpus:g             Σ_j∈g t_j n_j ≤ GPUs of type g owned + b_g bought (purchase mode)
     busy:j             Σ_k x_jk / cap_jk ≤ n_j           (an instance's time is shared)
     demand:prefill:k   Σ_{j prefill or colocated} x_jk ≥ π_k λ
     demand:decode:k    Σ_{j decode or colocated} x_jk ≥ π_k λ
@@ -17,6 +17,8 @@ requests/s of class k handed from zone a to zone b with KV dtype d on the wire; 
     kv-egress:g        KV bytes/s leaving type g's prefill pools ≤ NIC bandwidth of their GPUs
     kv-ingress:h       KV bytes/s entering type h's decode pools ≤ NIC bandwidth of their GPUs
     link:a->b          KV bytes/s from zone a to zone b ≤ the link's bandwidth (each direction)
+    bought:g           GPUs bought of type g ≤ GPUs of type g in use (purchase mode)
+    budget             cost ≤ the budget (USD/h)
     target             λ = QPS target (min-cost)
 
 Objectives: max λ (max-throughput), min Σ price·GPUs (min-cost), max λ/cost
@@ -44,6 +46,7 @@ class Milp:
     n: dict[str, pulp.LpVariable] = field(default_factory=dict)
     x: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     f: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)  # KV handoffs (zone, zone, dtype, class)
+    b: dict[str, pulp.LpVariable] = field(default_factory=dict)  # GPUs bought, by type (purchase mode)
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
 
     def add(self, name: str, expr) -> pulp.LpConstraint:
@@ -57,7 +60,9 @@ def build_milp(problem: Problem, table: CapacityTable, roles: set[str] | None = 
     configs = [
         c
         for c in table.usable(problem)
-        if (roles is None or c.role in roles) and any(cap.rate_per_s > 0 for cap in c.caps.values())
+        if (roles is None or c.role in roles)
+        and c.role in problem.roles
+        and any(cap.rate_per_s > 0 for cap in c.caps.values())
     ]
     configs = prune_dominated(configs)
     prob = pulp.LpProblem("planner", pulp.LpMaximize)
@@ -67,6 +72,7 @@ def build_milp(problem: Problem, table: CapacityTable, roles: set[str] | None = 
     define_busy_time(m, problem)
     define_demand(m, problem)
     define_kv_flows(m, problem)
+    define_budget(m, problem)
     return m
 
 
@@ -95,7 +101,7 @@ def prune_dominated(configs: list[Config]) -> list[Config]:
 
 
 def define_instances(m: Milp, problem: Problem) -> None:
-    counts = {e.gpu.id: e.count for e in problem.entries}
+    counts = {e.gpu.id: e.max_count for e in problem.entries}
     for c in m.configs:
         m.n[c.key] = m.prob.add_variable(f"n[{c.key}]", 0, counts[c.gpu_id] // c.tp, cat="Integer")
         for k in problem.classes:
@@ -104,9 +110,17 @@ def define_instances(m: Milp, problem: Problem) -> None:
 
 
 def define_gpu_limits(m: Milp, problem: Problem) -> None:
+    """GPUs in use ≤ owned + bought; in purchase mode b_g (integer) GPUs of type g are bought,
+    at most the fleet's limit, and only to be used (`bought:g`)."""
     for e in problem.entries:
         terms = [c.tp * m.n[c.key] for c in m.configs if c.gpu_id == e.gpu.id]
-        if terms:
+        if not terms:
+            continue
+        if e.buy_max > 0:
+            b = m.b[e.gpu.id] = m.prob.add_variable(f"b[{e.gpu.id}]", 0, e.buy_max, cat="Integer")
+            m.add(f"gpus:{e.gpu.id}", pulp.lpSum(terms) - b <= e.count)
+            m.add(f"bought:{e.gpu.id}", b - pulp.lpSum(terms) <= 0)
+        else:
             m.add(f"gpus:{e.gpu.id}", pulp.lpSum(terms) <= e.count)
 
 
@@ -219,6 +233,12 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
                 m.add(f"link:{src}->{dst}", pulp.lpSum(flow) <= gbit_s * GBIT / 1e9)
 
 
+def define_budget(m: Milp, problem: Problem) -> None:
+    """`budget`: the plan's cost (USD/h of GPUs in use and bought) within the budget."""
+    if problem.budget_usd_per_hour is not None:
+        m.add("budget", cost_expression(m, problem) <= problem.budget_usd_per_hour)
+
+
 def nic_capacity_gb_s(c: pulp.LpConstraint) -> float:
     """NIC capacity (GB/s) of the pools in a kv-egress/kv-ingress constraint at the current
     solution (its negative terms: GB/s per GPU x GPUs in the pools)."""
@@ -230,8 +250,12 @@ def _pools_x(m: Milp, gpu_id: str, role: str, k: str) -> list:
 
 
 def cost_expression(m: Milp, problem: Problem) -> pulp.LpAffineExpression:
+    """USD/h of the GPUs in use: owned ones at their price, bought ones at the purchase price
+    (Σ price·GPUs in use + Σ (purchase price - price)·bought)."""
     price = {e.gpu.id: e.price_usd_per_hour for e in problem.entries}
-    return pulp.lpSum(price[c.gpu_id] * c.tp * m.n[c.key] for c in m.configs)
+    terms = [price[c.gpu_id] * c.tp * m.n[c.key] for c in m.configs]
+    terms += [(e.buy_price_usd_per_hour - e.price_usd_per_hour) * m.b[e.gpu.id] for e in problem.entries if e.gpu.id in m.b]
+    return pulp.lpSum(terms)
 
 
 def tie_break_expression(m: Milp) -> pulp.LpAffineExpression:

@@ -127,7 +127,7 @@ def shadow_prices(problem: Problem, table: CapacityTable, objective: str) -> dic
     if objective == "max-tokens-per-dollar":
         return {}
     m = build_milp(problem, table)
-    for v in m.n.values():
+    for v in list(m.n.values()) + list(m.b.values()):
         v.cat = pulp.LpContinuous
     if objective == "min-cost":
         m.add("target", m.lam == problem.qps_target)

@@ -21,7 +21,7 @@ import pulp
 from planner.errors import InfeasibleError, InputError, SolverError
 from planner.optimize.milp import Milp, build_milp, cost_expression, flow_tie_break_expression, tie_break_expression
 from planner.perf.capacity import CapacityTable
-from planner.problem import Problem
+from planner.problem import UNLIMITED_PURCHASE, Problem
 
 OBJECTIVES = ("max-throughput", "min-cost", "max-tokens-per-dollar")
 SOLVERS = ("highs", "cbc")
@@ -63,6 +63,7 @@ class Solution:
     rate_per_s: float
     cost_usd_per_hour: float
     instances: dict[str, int]  # config key -> instances (only > 0)
+    bought: dict[str, int]  # purchase mode: GPU type -> GPUs bought (only > 0)
     flows: dict[tuple[str, str], float]  # (config key, class) -> requests/s (only > 0)
     slacks: dict[str, float]  # constraint name -> slack (>= 0 for satisfied inequalities)
     milp: Milp
@@ -207,6 +208,12 @@ def solve(
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     make_solver(solver)  # a missing solver fails before any work
+    unlimited = [e.gpu.id for e in problem.entries if e.buy_max >= UNLIMITED_PURCHASE]
+    if unlimited and objective == "max-throughput" and problem.budget_usd_per_hour is None:
+        raise InputError(
+            f"max-throughput with unlimited purchases of {', '.join(unlimited)} has no bound: give a budget "
+            "(--budget-usd-per-hour) or a buy.max"
+        )
     m = build_milp(problem, table, roles)
     if not m.configs:
         raise InfeasibleError("no configuration can serve any request class within the SLOs")
@@ -290,6 +297,8 @@ def _polish(
         v.varValue = fixed.x[key].value()
     for key, v in m.f.items():
         v.varValue = fixed.f[key].value()
+    for key, v in m.b.items():
+        v.varValue = fixed.b[key].value()
     m.lam.varValue = best
 
 
@@ -321,6 +330,12 @@ def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, r
         v.varValue = val  # snap solver round-off (1e-14) so slacks read exact integers
         if val > 0:
             instances[key] = val
+    bought = {}
+    for gpu_id, v in m.b.items():
+        val = int(round(v.value() or 0))
+        v.varValue = val
+        if val > 0:
+            bought[gpu_id] = val
     flows = {}
     for key, v in m.x.items():
         val = v.value() or 0.0
@@ -334,8 +349,10 @@ def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, r
         rate_per_s=m.lam.value() or 0.0,
         cost_usd_per_hour=sum(
             problem.entry(c.gpu_id).price_usd_per_hour * c.tp * instances.get(c.key, 0) for c in m.configs
-        ),
+        )
+        + sum((problem.entry(g).buy_price_usd_per_hour - problem.entry(g).price_usd_per_hour) * k for g, k in bought.items()),
         instances=instances,
+        bought=bought,
         flows=flows,
         slacks=slacks,
         milp=m,

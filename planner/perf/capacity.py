@@ -4,12 +4,23 @@ configuration (GPU type, TP degree, role) serves within the SLOs.
     prefill    prompts are packed into passes of up to MAX_BATCHED_TOKENS tokens; the instance
                is an M/D/1 queue whose utilisation cap keeps the TTFT percentile (queueing +
                prefill + KV transfer) within the SLO. capacity = ρ · batch / T_prefill.
-    decode     continuous batching: the largest batch whose KV fits (full prompt + output per
-               request reserved) and whose step time meets the TPOT SLO.
+    decode     continuous batching: the largest mean batch b whose KV fits (full prompt + output
+               per request reserved) and whose step time meets the TPOT SLO, both at the
+               batch's percentile b + z_p·√b (see `batch_quantile`).
                capacity = b / (τ(b) · output tokens).
     colocated  one instance does both (DESIGN.md): at rate r, prefill takes φ = r·T_p of its
                time and each request sees a TPOT of τ(b) + b·T_p/o; capacity
-               r(b) = b / (b·T_p + o·τ(b)), for the largest b meeting memory, TPOT and TTFT.
+               r(b) = b / (b·T_p + o·τ(b)), for the largest b meeting memory, TPOT and TTFT
+               (memory and TPOT at the batch's percentile, as for decode). T_p is the pass
+               time per prompt with n prompts to a pass, n no more than a prefill-first
+               scheduler gathers: 1 + r·τ(b) (the prompt that finds the instance busy, plus
+               those arriving during one decode step).
+
+Batch headroom (checked with the discrete-event simulator, `planner/sim`): the number of running
+sequences of a decode instance fluctuates around its mean b like a Poisson count (M/G/∞), so
+planning the mean batch at the TPOT limit puts half the requests over the SLO. Memory and TPOT
+are therefore checked at the SLO percentile of the batch, b + z_p·√b (z_p the standard normal
+quantile; 90th: b + 1.28√b). Without a TPOT SLO (offline batch work) the mean batch is planned.
 
 Mixed classes share an instance through the optimiser's busy-time constraint; each class's
 capacity is computed as if the instance served that class alone.
@@ -19,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
 
@@ -45,6 +57,7 @@ class ClassCapacity:
     kv_bytes: float = 0.0  # KV bytes one request hands from prefill to decode
     limit: str = ""  # what limits the capacity (memory, tpot-slo, ttft-slo, max-num-seqs)
     reason: str = ""  # why the rate is 0
+    measured: str = ""  # "": modelled; else the source of the measured rate that replaced it
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,7 @@ class CapacityTable:
 
         The table itself holds every TP degree the node allows, so that re-solves with more
         GPUs (marginal values) reuse it."""
-        counts = {e.gpu.id: e.count for e in problem.entries}
+        counts = {e.gpu.id: e.max_count for e in problem.entries}
         return [c for c in self.configs if c.gpu_id in counts and c.tp <= counts[c.gpu_id]]
 
 
@@ -107,6 +120,9 @@ def build_capacity_table(problem: Problem) -> CapacityTable:
     table = CapacityTable(configs=[])
     for served in problem.served:
         _add_served(table, problem, served)
+    from planner.perf.measured import apply_measured  # measured capacities replace estimates
+
+    apply_measured(table, problem)
     return table
 
 
@@ -141,8 +157,8 @@ def _add_served(table: CapacityTable, problem: Problem, served: Served) -> None:
                     f"for KV, one {longest:g}-token request needs {need / 1e9:.2f} GB"
                 )
                 continue
-            if tp > entry.count:  # kept in the table (a marginal re-solve may add GPUs); unused here
-                notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.count}")
+            if tp > entry.max_count:  # kept in the table (a marginal re-solve may add GPUs); unused here
+                notes.append(f"TP{tp} needs {tp} GPUs, the fleet has {entry.max_count}")
             fitted = True
             for role in ROLES:
                 caps = {c.name: class_capacity(d, role, c, served) for c in classes}
@@ -235,6 +251,28 @@ def _decode_batches(d: Deployment, c: PlanClass) -> np.ndarray:
     return np.arange(1, most + 1, dtype=float)
 
 
+def batch_quantile(b: np.ndarray, percentile: float) -> np.ndarray:
+    """The percentile of the running-sequence count whose mean is b (Poisson, normal
+    approximation): b + z_p·√b, at least b; batch 1 keeps no headroom, so that a
+    configuration that serves one request at a time stays feasible (and its reasons exact)."""
+    return np.where(b <= 1, b, b + _z(percentile) * np.sqrt(b))
+
+
+def _z(percentile: float) -> float:
+    """The standard normal quantile of a percentile (0 below the median)."""
+    return max(0.0, NormalDist().inv_cdf(percentile / 100))
+
+
+def _headroom(d: Deployment, c: PlanClass, served: Served, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the batch at the SLO percentile, whether it fits in memory); the mean batch itself
+    without a TPOT SLO."""
+    _, tpot, pct = _slo(served)
+    if tpot is None:
+        return b, np.ones_like(b, dtype=bool)
+    q = batch_quantile(b, pct)
+    return q, q <= min(d.max_batch(c.prompt_tokens + c.output_tokens), MAX_NUM_SEQS)
+
+
 def _decode(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
     _, tpot, _ = _slo(served)
     b = _decode_batches(d, c)
@@ -242,18 +280,22 @@ def _decode(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
         return ClassCapacity(0.0, reason="the request's KV does not fit")
     ctx = c.prompt_tokens + c.output_tokens / 2
     step = d.decode_step_ms(b, ctx)
-    ok = np.ones_like(b, dtype=bool) if tpot is None else step <= tpot
+    q, fits = _headroom(d, c, served, b)
+    seen = d.decode_step_ms(q, ctx)  # the step time at the batch's percentile
+    ok = fits if tpot is None else fits & (seen <= tpot)
     if not ok.any():
+        if not fits[0]:
+            return ClassCapacity(0.0, reason="the request's KV does not fit with batch headroom")
         return ClassCapacity(0.0, reason=f"decode step at batch 1 takes {step[0]:.1f} ms > TPOT SLO {tpot:g} ms")
     rate = np.where(ok, b / (step * c.output_tokens) * 1e3, 0.0)
     i = int(np.argmax(rate))
-    limit = _batch_limit(i, len(b), ok, d, c)
-    return ClassCapacity(float(rate[i]), int(b[i]), 0.0, float(step[i]), 0.0, 0.0, float(step[i]), limit=limit)
+    limit = _batch_limit(i, len(b), ok, fits)
+    return ClassCapacity(float(rate[i]), int(b[i]), 0.0, float(step[i]), 0.0, 0.0, float(seen[i]), limit=limit)
 
 
-def _batch_limit(i: int, n: int, ok: np.ndarray, d: Deployment, c: PlanClass) -> str:
+def _batch_limit(i: int, n: int, ok: np.ndarray, fits: np.ndarray) -> str:
     if i + 1 < n and not ok[i + 1]:
-        return "slo"
+        return "slo" if fits[i + 1] else "memory"
     if n == MAX_NUM_SEQS:
         return "max-num-seqs"
     return "memory"
@@ -271,6 +313,8 @@ def _colocated(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
         if n * c.prompt_tokens > in_cache:
             break
         cap = _colocated_at(d, c, served, n, b, step)
+        if n > 1 and n > 1 + cap.rate_per_s * cap.step_ms / 1e3:
+            break  # a prefill-first scheduler does not gather n prompts at this rate
         if best is None or cap.rate_per_s > best.rate_per_s:
             best = cap
     return best or ClassCapacity(0.0, reason="the request's KV does not fit")
@@ -279,16 +323,23 @@ def _colocated(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
 def _colocated_at(
     d: Deployment, c: PlanClass, served: Served, n: int, b: np.ndarray, step: np.ndarray
 ) -> ClassCapacity:
-    """Capacity with n prompts packed per prefill pass, over decode batches `b` with step times
-    `step` (ms)."""
+    """Capacity with n prompts packed per prefill pass, over mean decode batches `b` with step
+    times `step` (ms)."""
     ttft, tpot, pct = _slo(served)
     s, o = c.prompt_tokens, c.output_tokens
     pass_ms = d.prefill_ms(s, n)
     unit_ms = pass_ms / n  # prefill work per request, prompts packed n to a pass
     rate_per_ms = b / (b * unit_ms + o * step)
-    seen_tpot = step + b * unit_ms / o
     phi = rate_per_ms * unit_ms
-    ok = np.full(len(b), True) if tpot is None else seen_tpot <= tpot
+    # the running batch and the prompts prefilled during a request's life: b on average
+    # (Little), a Poisson spread √b that prefill stalls amplify (a stall lengthens the lives
+    # and lets more prompts in): at the SLO percentile b + z_p·√b / (1 - φ)²
+    q, fits = b, np.full(len(b), True)
+    if tpot is not None:
+        q = np.where(b <= 1, b, b + _z(pct) * np.sqrt(b) / np.maximum(1 - phi, 1e-9) ** 2)
+        fits = (b <= 1) | (q <= min(d.max_batch(s + o), MAX_NUM_SEQS))
+    seen_tpot = d.decode_step_ms(q, s + o / 2) + q * unit_ms / o
+    ok = fits.copy() if tpot is None else fits & (seen_tpot <= tpot)
     ttft_pred = wait_quantile_ms_array(phi, pass_ms, pct) + pass_ms + step
     if ttft is not None:
         ok &= ttft_pred <= ttft
@@ -308,5 +359,5 @@ def _colocated_at(
         float(phi[i]),
         float(ttft_pred[i]),
         float(seen_tpot[i]),
-        limit=_batch_limit(i, len(b), ok, d, c),
+        limit=_batch_limit(i, len(b), ok, fits),
     )

@@ -64,3 +64,38 @@ def generated_schema() -> str:
     schema = Plan.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
+
+
+def write_json(doc: object, target: str) -> None:
+    """Any JSON document (comparison, sweep, simulation): `-` for stdout, else atomically."""
+    text = json.dumps(doc, indent=2) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(target, text)
+
+
+def read_plan(path: str | Path) -> Plan:
+    """A plan JSON written by `planner solve --json`; errors name the file."""
+    from pydantic import ValidationError
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise InputError(f"{p}: not a plan file (no schema_version); write one with planner solve --json")
+    if str(doc["schema_version"]).split(".")[0] != "1":
+        raise InputError(f"{p}: plan schema {doc['schema_version']} is not supported (this planner reads 1.x)")
+    try:
+        return Plan.model_validate(doc)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise InputError(f"{p}: {where}: {err['msg']} (a plan from another planner version?)") from None

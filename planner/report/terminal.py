@@ -7,6 +7,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from planner.problem import UNLIMITED_PURCHASE
 from planner.plan import Plan
 
 
@@ -58,7 +59,7 @@ def _pools(plan: Plan) -> Table:
     t = Table(title="Plan", box=box.SIMPLE_HEAVY, title_justify="left")
     for col in ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap./inst. req/s", "served req/s"):
         t.add_column(col, justify="right" if col not in ("GPU", "role", "class") else "left")
-    owned = {g.gpu: g.owned for g in plan.gpus}
+    owned = {g.gpu: g.owned + g.bought for g in plan.gpus}
     for p in plan.pools:
         for j, c in enumerate(p.classes):
             first = j == 0
@@ -87,8 +88,14 @@ def _summary(plan: Plan) -> Table:
     t.add_row("cost", f"${c.usd_per_hour:,.2f}/h for GPUs in use (fleet ${c.owned_usd_per_hour:,.2f}/h)")
     if c.usd_per_million_output_tokens is not None:
         t.add_row("", f"${c.usd_per_million_output_tokens:,.3f} per million output tokens")
-    used = ", ".join(f"{g.gpu} {g.used}/{g.owned}" for g in plan.gpus)
-    t.add_row("GPUs used", used)
+    used = ", ".join(f"{g.gpu} {g.used}/{g.owned}" for g in plan.gpus if g.owned)
+    t.add_row("GPUs used (owned)", used or "none owned")
+    for i, g in enumerate(g for g in plan.gpus if g.buy_limit):
+        limit = "unlimited" if g.buy_limit >= UNLIMITED_PURCHASE else f"at most {g.buy_limit}"
+        t.add_row(
+            "GPUs to buy" if i == 0 else "",
+            f"{g.gpu}: {g.bought} ({limit}) at ${g.buy_price_usd_per_hour:,.3f}/h each: {g.buy_price_source}",
+        )
     for i, f in enumerate(plan.kv_flows):
         link = f", {f.share_of_link:.1%} of {f.link_capacity_gb_per_s:,.0f} GB/s" if f.share_of_link is not None else ""
         t.add_row(

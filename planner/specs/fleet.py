@@ -11,6 +11,10 @@ Example (`fleets/h100-a100.yaml`)::
         network_gbit_s: 400        # optional; per-GPU NIC for KV-cache transfer
         overrides:                 # optional: replace catalog facts or efficiency parameters
           mem_bw_tb_s: 3.35
+        efficiency_profile: h100.profile.yaml   # optional: written by `planner calibrate`
+        buy:                       # optional (purchase mode): more GPUs that may be bought/rented
+          max: 32                  # or: unlimited
+          price_usd_per_hour: 3.10 # rental; or purchase_usd + amortisation_years (+ power)
 """
 
 from __future__ import annotations
@@ -54,6 +58,51 @@ class GpuOverrides(Strict):
     efficiency: EfficiencyOverride | None = None
 
 
+HOURS_PER_YEAR = 8766  # 365.25 days
+
+
+class Purchase(Strict):
+    """More GPUs of a type that the plan may buy or rent (purchase mode).
+
+    The price is either a rental `price_usd_per_hour`, or a `purchase_usd` price per GPU
+    amortised linearly over `amortisation_years`, plus power: `power_kw` per GPU (its share of
+    the server) x `pue` x `usd_per_kwh`."""
+
+    max: Annotated[int, Field(ge=0, le=100_000)] | Literal["unlimited"]
+    price_usd_per_hour: PriceUsdPerHour | None = None
+    purchase_usd: bounded(1, 1e8, "USD per GPU") | None = None
+    amortisation_years: bounded(0.1, 30, "years") | None = None
+    power_kw: bounded(0, 20, "kW per GPU") | None = None
+    usd_per_kwh: bounded(0, 10, "USD per kWh") | None = None
+    pue: bounded(1, 5, "(power usage effectiveness)") = 1.0
+
+    @model_validator(mode="after")
+    def _one_price(self) -> "Purchase":
+        if (self.price_usd_per_hour is None) == (self.purchase_usd is None):
+            raise ValueError(at(("price_usd_per_hour",), "give either price_usd_per_hour (rent) or purchase_usd (buy)"))
+        if self.purchase_usd is not None and self.amortisation_years is None:
+            raise ValueError(at(("amortisation_years",), "purchase_usd needs amortisation_years"))
+        if self.price_usd_per_hour is not None and (self.amortisation_years is not None or self.power_kw is not None):
+            raise ValueError(
+                at(("price_usd_per_hour",), "a rental price_usd_per_hour includes everything: drop amortisation_years/power_kw")
+            )
+        if (self.power_kw is None) != (self.usd_per_kwh is None):
+            raise ValueError(at(("power_kw",), "power_kw and usd_per_kwh go together"))
+        return self
+
+    def usd_per_hour(self) -> tuple[float, str]:
+        """The price per GPU-hour and how it was derived."""
+        if self.price_usd_per_hour is not None:
+            return self.price_usd_per_hour, f"rent ${self.price_usd_per_hour:g}/h"
+        capital = self.purchase_usd / (self.amortisation_years * HOURS_PER_YEAR)
+        text = f"${self.purchase_usd:,.0f} over {self.amortisation_years:g} y = ${capital:.3f}/h"
+        if self.power_kw is None:
+            return capital, text
+        power = self.power_kw * self.pue * self.usd_per_kwh
+        pue = f" x PUE {self.pue:g}" if self.pue != 1 else ""
+        return capital + power, f"{text} + {self.power_kw:g} kW{pue} x ${self.usd_per_kwh:g}/kWh = ${capital + power:.3f}/h"
+
+
 class FleetGpu(Strict):
     type: str = Field(min_length=1, max_length=64)
     count: Annotated[int, Field(ge=0, le=100_000)]
@@ -63,6 +112,10 @@ class FleetGpu(Strict):
     zone: str | None = Field(default=None, min_length=1, max_length=64)  # default: the first zone
     kv_dtype: Literal["fp16", "bf16", "fp8"] | None = None  # default: the workload's kv_dtype
     overrides: GpuOverrides | None = None
+    buy: Purchase | None = None
+    # a profile written by `planner calibrate` (relative to the fleet file): its efficiency
+    # parameters replace the catalog's; `overrides.efficiency` still applies on top
+    efficiency_profile: str | None = Field(default=None, min_length=1, max_length=4096)
 
     @field_validator("count", mode="before")
     @classmethod
@@ -105,8 +158,8 @@ class FleetSpec(Strict):
                     )
                 )
             seen[g.type] = i
-        if sum(g.count for g in self.gpus) == 0:
-            raise ValueError(at(("gpus",), "the fleet has no GPUs (every count is 0)"))
+        if sum(g.count for g in self.gpus) == 0 and not any(g.buy and g.buy.max for g in self.gpus):
+            raise ValueError(at(("gpus",), "the fleet has no GPUs (every count is 0) and none to buy"))
         zones = [z.name for z in self.zones]
         for i, z in enumerate(zones):
             if z in zones[:i]:

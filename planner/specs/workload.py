@@ -87,18 +87,76 @@ class Lognormal(Strict):
     output_tokens: LognormalTokens
 
 
+class Grid(Strict):
+    """A prompt-length x output-length grid with a share per cell, as load-testing tools report
+    request mixes: shares[i][j] is the share of prompts of prompt_tokens[i] tokens with
+    output_tokens[j] output tokens (cells with share 0 are dropped; shares sum to 1)."""
+
+    prompt_tokens: list[bounded(1, 1e7, "tokens")] = Field(min_length=1, max_length=16)
+    output_tokens: list[bounded(1, 1e7, "tokens")] = Field(min_length=1, max_length=16)
+    shares: list[list[Annotated[float, Field(ge=0, le=1)]]]
+
+    @model_validator(mode="after")
+    def _shape(self) -> "Grid":
+        rows, cols = len(self.prompt_tokens), len(self.output_tokens)
+        if len(self.shares) != rows or any(len(r) != cols for r in self.shares):
+            raise ValueError(at(("shares",), f"shares must be {rows} rows (prompt lengths) of {cols} (output lengths)"))
+        total = sum(map(sum, self.shares))
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(at(("shares",), f"grid shares must sum to 1 (they sum to {total:.6g})"))
+        for name, values in (("prompt_tokens", self.prompt_tokens), ("output_tokens", self.output_tokens)):
+            if len(set(values)) != len(values):
+                raise ValueError(at((name,), f"{name} lists a length twice"))
+        if sum(1 for r in self.shares for x in r if x > 0) > 64:
+            raise ValueError(at(("shares",), "at most 64 cells with a share above 0"))
+        return self
+
+
 class RequestSource(Strict):
-    """Request classes from a distribution (see `planner.specs.distributions`)."""
+    """Request classes from a distribution (see `planner.specs.distributions`) or a grid."""
 
     trace: str | None = Field(default=None, min_length=1, max_length=4096)  # relative to the workload file
     lognormal: Lognormal | None = None
+    grid: Grid | None = None
     prompt_buckets: Annotated[int, Field(ge=1, le=16)] = 3
     output_buckets: Annotated[int, Field(ge=1, le=16)] = 2
 
     @model_validator(mode="after")
     def _one_source(self) -> "RequestSource":
-        if (self.trace is None) == (self.lognormal is None):
-            raise ValueError("give exactly one of trace or lognormal")
+        if sum(x is not None for x in (self.trace, self.lognormal, self.grid)) != 1:
+            raise ValueError("give exactly one of trace, lognormal or grid")
+        return self
+
+
+class MeasuredCapacity(Strict):
+    """A measured per-instance capacity that replaces the performance model's estimate.
+
+    `requests_per_s`: requests/s one instance sustained within the SLOs in a load test (for one
+    class, or for every class when the workload has one). Or throughputs per instance:
+    `prefill_tokens_per_s` (prefill role: requests/s = it / prompt tokens), `decode_tokens_per_s`
+    (decode role: it / output tokens); a colocated instance with both serves
+    1 / (prompt/prefill + output/decode) requests/s."""
+
+    gpu: str = Field(min_length=1, max_length=64)
+    tp: Annotated[int, Field(ge=1, le=64)]
+    role: Literal["prefill", "decode", "colocated"]
+    request_class: str | None = Field(default=None, alias="class", min_length=1, max_length=64)
+    requests_per_s: bounded(1e-6, 1e7, "requests/s") | None = None
+    prefill_tokens_per_s: bounded(1e-3, 1e10, "tokens/s") | None = None
+    decode_tokens_per_s: bounded(1e-3, 1e10, "tokens/s") | None = None
+    source: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "MeasuredCapacity":
+        tokens = (self.prefill_tokens_per_s, self.decode_tokens_per_s)
+        if self.requests_per_s is not None and any(t is not None for t in tokens):
+            raise ValueError(at(("requests_per_s",), "give requests_per_s or tokens per second, not both"))
+        if self.requests_per_s is None:
+            need = {"prefill": ("prefill_tokens_per_s",), "decode": ("decode_tokens_per_s",),
+                    "colocated": ("prefill_tokens_per_s", "decode_tokens_per_s")}[self.role]
+            missing = [n for n in need if getattr(self, n) is None]
+            if missing:
+                raise ValueError(at((missing[0],), f"a {self.role} measurement needs requests_per_s or {' and '.join(need)}"))
         return self
 
 
@@ -123,6 +181,7 @@ class WorkloadSpec(Strict):
     traffic: Traffic = Traffic()
     slo: Slo | None = None
     tp_degrees: list[Annotated[int, Field(ge=1, le=64)]] = [1, 2, 4, 8]
+    measured_capacities: list[MeasuredCapacity] = Field(default_factory=list, max_length=10_000)
 
     @field_validator("tp_degrees")
     @classmethod

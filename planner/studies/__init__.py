@@ -1,0 +1,1 @@
+"""Decisions built on plans: scenario comparison, sweeps, and CI gates (requirements, diffs)."""
