@@ -36,12 +36,12 @@ def nic_fleet(tmp_path, gbit_s: float):
 
 def test_slow_nics_move_the_plan_from_disaggregated_to_colocated(tmp_path):
     fast, slow = plan(nic_fleet(tmp_path, 400), CHAT), plan(nic_fleet(tmp_path, 1), CHAT)
-    assert split(fast)[("h100-sxm", "prefill")] == 14 and split(fast)[("a100-80-sxm", "decode")] == 30
-    assert fast.throughput.requests_per_s == pytest.approx(31.7706, rel=1e-5)
+    assert split(fast)[("h100-sxm", "prefill")] == 14 and split(fast)[("a100-80-sxm", "decode")] == 32
+    assert fast.throughput.requests_per_s == pytest.approx(30.1844, rel=1e-5)
     # at 1 Gb/s a 3072-token prompt's KV (1.0 GB) takes 4 s to leave a TP2 prefill instance:
     # beyond the 2 s TTFT; everything is colocated, the no-disaggregation optimum
     assert {role for _, role in split(slow)} == {"colocated"}
-    assert slow.throughput.requests_per_s == pytest.approx(20.6679, rel=1e-5)
+    assert slow.throughput.requests_per_s == pytest.approx(16.0327, rel=1e-5)
 
 
 def test_short_prompts_stay_disaggregated_on_slow_nics(tmp_path):
@@ -58,7 +58,7 @@ def test_a_slow_link_between_halls_keeps_handoffs_inside_each_hall(tmp_path):
     narrow = plan(narrow_fleet, CHAT)
     cross = [f for f in wide.kv_flows if f.path.startswith("link")]
     assert [(f.from_zone, f.to_zone) for f in cross] == [("hall-a", "hall-b")]  # H100 prefill -> A100 decode
-    assert cross[0].gb_per_s == pytest.approx(12.06, rel=1e-3)
+    assert cross[0].gb_per_s == pytest.approx(11.84, rel=1e-3)
     assert cross[0].link_capacity_gb_per_s == 50.0
     # 10 Gb/s = 1.25 GB/s between the halls: most handoffs stay inside a hall
     per_direction: dict[str, float] = {}
@@ -68,7 +68,7 @@ def test_a_slow_link_between_halls_keeps_handoffs_inside_each_hall(tmp_path):
     assert per_direction and all(v <= 1.25 * (1 + 1e-6) for v in per_direction.values()), per_direction
     assert split(narrow)[("a100-80-sxm", "prefill")] > 0 and split(narrow)[("h100-sxm", "decode")] > 0
     assert narrow.throughput.requests_per_s < wide.throughput.requests_per_s
-    assert narrow.throughput.requests_per_s == pytest.approx(28.6281, rel=1e-5)
+    assert narrow.throughput.requests_per_s == pytest.approx(27.9245, rel=1e-5)
 
 
 def test_unlinked_zones_exchange_nothing(tmp_path):

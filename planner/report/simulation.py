@@ -1,0 +1,103 @@
+"""The terminal report of a simulation (`planner simulate`): throughput against the plan,
+latency percentiles and SLO attainment, and what each pool did."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from planner.report.terminal import _f
+from planner.sim.result import SimResult
+
+
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def render_simulation(result: SimResult, console: Console) -> None:
+    for part in simulation_parts(result):
+        console.print(part)
+
+
+def simulation_parts(result: SimResult) -> list:
+    i = result.inputs
+    head = Text.assemble(
+        ("planner simulate ", "bold"),
+        f"{i.workload} on {i.fleet}: {i.requests:,} requests ({i.arrivals} arrivals), load {i.load:g}x, seed {i.seed}\n",
+        f"measured {i.measured_window_s:,.0f} s after a warm-up of {i.warmup_s:,.0f} s",
+    )
+    parts: list = [head, _throughput(result), _latency(result), _pools(result)]
+    if result.notes:
+        parts.append(Text("\n".join(f"note: {n}" for n in result.notes)))
+    return parts
+
+
+def _throughput(result: SimResult) -> Table:
+    t = Table(title="Throughput", box=box.SIMPLE, title_justify="left")
+    for col in ("model", "planned req/s", "offered req/s", "completed req/s", "vs planned", "vs offered"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for r in result.throughput:
+        t.add_row(
+            r.name,
+            _f(r.planned_requests_per_s, 3),
+            _f(r.offered_requests_per_s, 3),
+            _f(r.completed_requests_per_s, 3),
+            _share(r.throughput_ratio),
+            _share(r.completion_ratio),
+        )
+    return t
+
+
+def _latency(result: SimResult) -> Table:
+    t = Table(title="Latency and SLO attainment (measured requests)", box=box.SIMPLE, title_justify="left")
+    cols = ("class", "requests", "TTFT p50", "p90", "p99", "SLO", "TPOT p50", "p90", "p99", "SLO",
+            "decode wait p90", "TTFT ok", "TPOT ok", "both", "target", "met")
+    for col in cols:
+        t.add_column(col, justify="left" if col == "class" else "right")
+    for r in result.latency:
+        t.add_row(
+            r.name if r.scope != "overall" else "all",
+            f"{r.requests:,}",
+            _f(r.ttft_ms_p50, 0),
+            _f(r.ttft_ms_p90, 0),
+            _f(r.ttft_ms_p99, 0),
+            _f(r.ttft_slo_ms, 0),
+            _f(r.tpot_ms_p50, 1),
+            _f(r.tpot_ms_p90, 1),
+            _f(r.tpot_ms_p99, 1),
+            _f(r.tpot_slo_ms, 0),
+            _f(r.decode_wait_ms_p90, 0),
+            _share(r.ttft_attainment),
+            _share(r.tpot_attainment),
+            _share(r.both_attainment),
+            "-" if r.slo_percentile is None else f"{r.slo_percentile:g}%",
+            "-" if r.meets_target is None else ("yes" if r.meets_target else "NO"),
+        )
+    return t
+
+
+def _pools(result: SimResult) -> Table:
+    t = Table(title="Pools", box=box.SIMPLE, title_justify="left")
+    multi = len({p.model for p in result.pools}) > 1
+    if multi:
+        t.add_column("model")
+    for col in ("GPU", "role", "TP", "inst.", "requests", "util. planned", "simulated", "batch planned", "mean", "queue mean", "max"):
+        t.add_column(col, justify="left" if col in ("GPU", "role") else "right")
+    for p in result.pools:
+        row = [
+            p.gpu,
+            p.role,
+            str(p.tp),
+            str(p.instances),
+            f"{p.requests:,}",
+            _share(p.planned_utilisation),
+            _share(p.utilisation),
+            "-" if p.planned_batch is None else str(p.planned_batch),
+            _f(p.mean_batch, 1),
+            _f(p.mean_queue, 2),
+            str(p.max_queue),
+        ]
+        t.add_row(*([p.model] if multi else []), *row)
+    return t
