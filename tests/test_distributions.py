@@ -103,7 +103,7 @@ def test_code_and_conversation_traces_split_the_fleet_differently():
     [
         ("requests:\n  trace: nothere.csv\n", r"w.yaml:3:10: requests.trace: .*nothere.csv: trace file not found"),
         ("requests:\n  trace: bad.csv\n", r"bad.csv:1:1: expected the header TIMESTAMP,ContextTokens,GeneratedTokens"),
-        ("requests:\n  trace: t.csv\n  lognormal: {prompt_tokens: {mean: 9, sigma: 1}, output_tokens: {mean: 9, sigma: 1}}\n", r"give exactly one of trace or lognormal"),
+        ("requests:\n  trace: t.csv\n  lognormal: {prompt_tokens: {mean: 9, sigma: 1}, output_tokens: {mean: 9, sigma: 1}}\n", r"give exactly one of trace, lognormal or grid"),
         ("classes: [{name: a, prompt_tokens: 9, output_tokens: 9, share: 1}]\ntraffic: {qps: trace}\n", r"traffic.qps: qps: trace needs requests.trace"),
     ],
 )
