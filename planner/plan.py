@@ -17,7 +17,7 @@ from planner import __version__
 from planner.optimize.milp import nic_capacity_gb_s
 from planner.optimize.scenarios import Marginal, Outcome
 from planner.optimize.solve import Solution
-from planner.perf.capacity import CapacityTable, Config
+from planner.perf.capacity import CapacityTable, Config, batch_quantile
 from planner.perf.queueing import wait_quantile_ms
 from planner.problem import Problem
 
@@ -380,16 +380,20 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
             if has_ttft:  # without a TTFT SLO the queue may grow without bound: no prediction
                 queue = wait_quantile_ms(rho, cap.prefill_ms, pct)
                 ttft = queue + cap.prefill_ms + cap.transfer_ms
-        elif c.role == "decode":
-            tpot = float(c.deployment.decode_step_ms(max(1.0, u * cap.batch), k.prompt_tokens + k.output_tokens / 2))
+        elif c.role == "decode":  # at the SLO percentile of the running batch (as the capacity)
+            b = max(1.0, u * cap.batch)
+            q = float(batch_quantile(b, pct)) if slo is not None and slo.tpot_ms is not None else b
+            tpot = float(c.deployment.decode_step_ms(q, k.prompt_tokens + k.output_tokens / 2))
         else:
             b = max(1.0, u * cap.batch)
+            phi = u * cap.utilisation_cap
+            q = float(batch_quantile(b, pct, phi)) if slo is not None and slo.tpot_ms is not None else b
             step = float(c.deployment.decode_step_ms(b, k.prompt_tokens + k.output_tokens / 2))
             unit_ms = cap.utilisation_cap / cap.rate_per_s * 1e3  # prefill work per request: φ / r
             if has_ttft:
-                queue = wait_quantile_ms(u * cap.utilisation_cap, cap.prefill_ms, pct)
+                queue = wait_quantile_ms(phi, cap.prefill_ms, pct)
                 ttft = queue + cap.prefill_ms + step
-            tpot = step + b * unit_ms / k.output_tokens
+            tpot = float(c.deployment.decode_step_ms(q, k.prompt_tokens + k.output_tokens / 2)) + q * unit_ms / k.output_tokens
         if cap.measured:  # the measurement met the SLOs; the model's latencies would describe another rate
             ttft = tpot = queue = None
         classes.append(

@@ -251,11 +251,15 @@ def _decode_batches(d: Deployment, c: PlanClass) -> np.ndarray:
     return np.arange(1, most + 1, dtype=float)
 
 
-def batch_quantile(b: np.ndarray, percentile: float) -> np.ndarray:
+def batch_quantile(b: np.ndarray, percentile: float, phi: np.ndarray | float = 0.0) -> np.ndarray:
     """The percentile of the running-sequence count whose mean is b (Poisson, normal
     approximation): b + z_p·√b, at least b; batch 1 keeps no headroom, so that a
-    configuration that serves one request at a time stays feasible (and its reasons exact)."""
-    return np.where(b <= 1, b, b + _z(percentile) * np.sqrt(b))
+    configuration that serves one request at a time stays feasible (and its reasons exact).
+    A colocated instance that spends a share φ of its time on prefill passes: the spread
+    amplified to z_p·√b / (1 - φ)² (a stall lengthens the lives and lets more prompts in)."""
+    b = np.asarray(b, dtype=float)
+    spread = np.sqrt(b) / np.maximum(1 - np.asarray(phi, dtype=float), 1e-9) ** 2
+    return np.where(b <= 1, b, b + _z(percentile) * spread)
 
 
 def _z(percentile: float) -> float:
@@ -336,7 +340,7 @@ def _colocated_at(
     # and lets more prompts in): at the SLO percentile b + z_p·√b / (1 - φ)²
     q, fits = b, np.full(len(b), True)
     if tpot is not None:
-        q = np.where(b <= 1, b, b + _z(pct) * np.sqrt(b) / np.maximum(1 - phi, 1e-9) ** 2)
+        q = batch_quantile(b, pct, phi)
         fits = (b <= 1) | (q <= min(d.max_batch(s + o), MAX_NUM_SEQS))
     seen_tpot = d.decode_step_ms(q, s + o / 2) + q * unit_ms / o
     ok = fits.copy() if tpot is None else fits & (seen_tpot <= tpot)
