@@ -18,6 +18,8 @@ CASES = [
     ("cloud-mix", "rag-llama8b", None, None),
     ("cloud-mix", "rag-llama8b", "max-throughput", None),
     ("h100-a100", "azure-conv-llama70b", None, None),
+    ("h100-a100-buy", "chat-llama70b", "min-cost", 40.0),  # purchase mode
+    ("h100-a100", "grid-conv-llama70b", None, None),  # a load tester's prompt x output grid
 ]
 
 

@@ -62,6 +62,8 @@ KNOWN_KEYS = [
     "scaleup_domain_gpus", "mfu", "mbu", "model", "weight_dtype", "kv_dtype", "classes",
     "prompt_tokens", "output_tokens", "share", "traffic", "qps", "slo", "ttft_ms", "tpot_ms",
     "percentile", "tp_degrees", "layers", "hidden", "heads", "kv_heads", "head_dim",
+    "buy", "max", "purchase_usd", "amortisation_years", "power_kw", "usd_per_kwh", "pue", "requests",
+    "grid", "shares", "measured_capacities", "requests_per_s", "prefill_tokens_per_s", "efficiency_profile",
 ]
 
 # --------------------------------------------------------------------------------------------

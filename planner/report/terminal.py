@@ -85,11 +85,15 @@ def _summary(plan: Plan) -> Table:
     tp, c = plan.throughput, plan.cost
     t.add_row("throughput", f"{tp.requests_per_s:,.3f} req/s")
     t.add_row("", f"{tp.input_tokens_per_s:,.0f} input tok/s, {tp.output_tokens_per_s:,.0f} output tok/s")
-    t.add_row("cost", f"${c.usd_per_hour:,.2f}/h for GPUs in use (fleet ${c.owned_usd_per_hour:,.2f}/h)")
+    t.add_row("cost", f"${c.usd_per_hour:,.2f}/h for GPUs in use (owned fleet ${c.owned_usd_per_hour:,.2f}/h)")
     if c.usd_per_million_output_tokens is not None:
         t.add_row("", f"${c.usd_per_million_output_tokens:,.3f} per million output tokens")
-    used = ", ".join(f"{g.gpu} {g.used}/{g.owned}" for g in plan.gpus if g.owned)
-    t.add_row("GPUs used (owned)", used or "none owned")
+    used = ", ".join(
+        f"{g.gpu} {g.used}/{g.owned}" + (f" owned + {g.bought} bought" if g.bought else "")
+        for g in plan.gpus
+        if g.owned or g.bought
+    )
+    t.add_row("GPUs used", used or "none")
     for i, g in enumerate(g for g in plan.gpus if g.buy_limit):
         limit = "unlimited" if g.buy_limit >= UNLIMITED_PURCHASE else f"at most {g.buy_limit}"
         t.add_row(
