@@ -13,19 +13,11 @@ from planner.errors import InfeasibleError, InputError
 from planner.optimize.solve import solve
 from planner.perf.capacity import build_capacity_table
 from planner.problem import resolve
-from planner.specs import FleetSpec, WorkloadSpec
+from planner.specs import FleetSpec
 from planner.specs.fleet import Purchase
+from test_properties import WORKLOAD as PROPERTY_WORKLOAD
 
-WORKLOAD = WorkloadSpec.model_validate(
-    {
-        "model": "llama-3.1-8b",
-        "classes": [
-            {"name": "short", "prompt_tokens": 512, "output_tokens": 128, "share": 0.6},
-            {"name": "long", "prompt_tokens": 4096, "output_tokens": 256, "share": 0.4},
-        ],
-        "slo": {"ttft_ms": 1500, "tpot_ms": 60},
-    }
-)
+WORKLOAD = PROPERTY_WORKLOAD  # Llama-3.1-8B, two classes, TTFT 1.5 s, TPOT 60 ms
 H100_RENT, L40S_RENT = 2.95, 1.95  # the catalog's dated market rates (planner catalog gpus)
 SETTINGS = settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 

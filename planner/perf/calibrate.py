@@ -39,9 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import statistics
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,6 +49,7 @@ import yaml
 
 from planner.catalog import catalog
 from planner.errors import InputError
+from planner.files import write_atomic
 from planner.perf.capacity import compute_dtype
 from planner.perf.efficiency import Efficiency
 from planner.perf.fit import fit_parameters
@@ -318,20 +317,7 @@ def write_profile(result: CalibrationResult, path: str | Path) -> None:
         "# fitted by planner.perf.calibrate on the measurements named under `source`.\n"
         + yaml.safe_dump(profile_dict(result), sort_keys=False, default_flow_style=False, width=100)
     )
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise InputError(f"{path}: cannot write: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write: {e.strerror}") from None
+    write_atomic(path, text)
 
 
 @dataclass(frozen=True)

@@ -11,60 +11,15 @@ output) tokens.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 
-from planner.errors import InputError
 from planner.problem import PlanClass
-from planner.specs.distributions import MAX_TRACE_BYTES, TRACE_HEADER
+from planner.specs.distributions import TraceRows, read_trace_rows
 
-TraceRows = list[tuple[float, int, int]]  # (arrival s from the first request, prompt, output tokens)
-
-
-def read_trace_rows(path: str | Path) -> TraceRows:
-    """Rows of an Azure LLM inference trace (`TIMESTAMP,ContextTokens,GeneratedTokens`),
-    sorted by arrival, times in seconds from the first request."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: trace file not found")
-    size = path.stat().st_size
-    if size > MAX_TRACE_BYTES:
-        raise InputError(f"{path}: trace is {size} bytes; traces are limited to {MAX_TRACE_BYTES}")
-    rows: list[tuple[datetime, int, int]] = []
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None or [h.strip() for h in header] != TRACE_HEADER:
-                raise InputError(f"{path}:1:1: expected the header {','.join(TRACE_HEADER)}")
-            for line, row in enumerate(reader, start=2):
-                if not row:
-                    continue
-                try:
-                    stamp = datetime.fromisoformat(row[0].strip()[:26])
-                    p, o = int(row[1]), int(row[2])
-                except (ValueError, IndexError):
-                    raise InputError(
-                        f"{path}:{line}:1: expected TIMESTAMP,ContextTokens,GeneratedTokens, got {','.join(row)[:80]!r}"
-                    ) from None
-                if p < 1 or o < 1:
-                    raise InputError(f"{path}:{line}:1: token counts must be at least 1 (got {p}, {o})")
-                rows.append((stamp, p, o))
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    if not rows:
-        raise InputError(f"{path}: the trace has no requests")
-    rows.sort(key=lambda r: r[0])
-    t0 = rows[0][0]
-    return [((s - t0).total_seconds(), p, o) for s, p, o in rows]
-
+__all__ = ["TraceRows", "classify", "read_trace_rows", "rounded"]
 
 _BUCKET = re.compile(r"^p(\d+)o(\d+)$")
 

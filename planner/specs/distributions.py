@@ -40,41 +40,54 @@ class Trace:
         return len(self.prompt_tokens) / self.duration_s if self.duration_s > 0 else 0.0
 
 
-def read_trace(path: Path) -> Trace:
+TraceRows = list[tuple[float, int, int]]  # (arrival s from the first request, prompt, output tokens)
+
+
+def read_trace_rows(path: str | Path) -> TraceRows:
+    """Rows of an Azure LLM inference trace, sorted by arrival, times in seconds from the first
+    request; errors name the file and line."""
+    path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: trace file not found")
     size = path.stat().st_size
     if size > MAX_TRACE_BYTES:
         raise InputError(f"{path}: trace is {size} bytes; traces are limited to {MAX_TRACE_BYTES}")
-    prompts, outputs, first, last = [], [], None, None
+    rows: list[tuple[datetime, int, int]] = []
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            rows = csv.reader(f)
-            header = next(rows, None)
+            reader = csv.reader(f)
+            header = next(reader, None)
             if header is None or [h.strip() for h in header] != TRACE_HEADER:
                 raise InputError(f"{path}:1:1: expected the header {','.join(TRACE_HEADER)}")
-            for line, row in enumerate(rows, start=2):
+            for line, row in enumerate(reader, start=2):
                 if not row:
                     continue
                 try:
                     stamp = datetime.fromisoformat(row[0].strip()[:26])
                     p, o = int(row[1]), int(row[2])
                 except (ValueError, IndexError):
-                    raise InputError(f"{path}:{line}:1: expected TIMESTAMP,ContextTokens,GeneratedTokens, got {','.join(row)[:80]!r}") from None
+                    raise InputError(
+                        f"{path}:{line}:1: expected TIMESTAMP,ContextTokens,GeneratedTokens, got {','.join(row)[:80]!r}"
+                    ) from None
                 if p < 1 or o < 1:
                     raise InputError(f"{path}:{line}:1: token counts must be at least 1 (got {p}, {o})")
-                prompts.append(p)
-                outputs.append(o)
-                first = stamp if first is None or stamp < first else first
-                last = stamp if last is None or stamp > last else last
+                rows.append((stamp, p, o))
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    if not prompts:
+    if not rows:
         raise InputError(f"{path}: the trace has no requests")
-    duration = (last - first).total_seconds() if first and last else 0.0
-    return Trace(np.array(prompts, dtype=float), np.array(outputs, dtype=float), duration)
+    rows.sort(key=lambda r: r[0])
+    t0 = rows[0][0]
+    return [((s - t0).total_seconds(), p, o) for s, p, o in rows]
+
+
+def read_trace(path: Path) -> Trace:
+    rows = read_trace_rows(path)
+    prompts = np.array([p for _, p, _ in rows], dtype=float)
+    outputs = np.array([o for _, _, o in rows], dtype=float)
+    return Trace(prompts, outputs, rows[-1][0])
 
 
 def _equal_groups(order: np.ndarray, n: int) -> list[np.ndarray]:
