@@ -186,6 +186,8 @@ def test_measured_capacities_replace_the_model(tmp_path):
             assert c.predicted_ttft_ms is None
         else:
             assert c.capacity_source == "model"
+    r = RUN.invoke(app, ["solve", FLEET, str(w), "--roles", "colocated", "--no-explain"])
+    assert r.exit_code == 0 and "m: measured capacity (measured); others modelled" in r.output
 
 
 @pytest.mark.parametrize(

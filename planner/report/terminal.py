@@ -72,9 +72,12 @@ def _pools(plan: Plan) -> Table:
                 c.request_class,
                 str(c.batch),
                 f"{p.utilisation:.1%}" if first else "",
-                _f(c.capacity_per_instance_per_s, 3),
+                _f(c.capacity_per_instance_per_s, 3) + (" m" if c.capacity_source != "model" else ""),
                 _f(c.requests_per_s, 3),
             )
+    sources = sorted({c.capacity_source for p in plan.pools for c in p.classes if c.capacity_source != "model"})
+    if sources:
+        t.caption = "m: measured capacity (" + "; ".join(s.removeprefix("measured: ") for s in sources) + "); others modelled"
     return t
 
 
