@@ -122,3 +122,23 @@ def test_oversized_trace_is_refused(tmp_path):
         f.truncate(MAX_TRACE_BYTES + 1)  # sparse: a 256 MiB trace without writing it
     with pytest.raises(InputError, match=r"traces are limited to 268435456"):
         read_trace(big)
+
+
+def test_azure_code_and_conversation_traces_split_the_roles_differently(root):
+    """Issue 3: on the same H100 + A100 fleet the prefill-heavy code trace (mean prompt 2,048,
+    output 28) puts A100s on prefill too; the decode-heavy conversation trace (1,155 / 211)
+    keeps every A100 on decode."""
+    from planner.api import load_problem, plan_problem
+
+    def split(workload: str):
+        plan = plan_problem(load_problem(root / "fleets" / "h100-a100.yaml", root / "workloads" / workload), explain=False)
+        roles: dict[tuple[str, str], int] = {}
+        for p in plan.pools:
+            roles[p.gpu, p.role] = roles.get((p.gpu, p.role), 0) + p.gpus
+        return plan.throughput.requests_per_s, roles
+
+    code_rate, code = split("azure-code-llama70b.yaml")
+    conv_rate, conv = split("azure-conv-llama70b.yaml")
+    assert code_rate == pytest.approx(23.42, abs=0.01) and conv_rate == pytest.approx(35.06, abs=0.01)
+    assert code == {("h100-sxm", "prefill"): 16, ("a100-80-sxm", "prefill"): 28, ("a100-80-sxm", "decode"): 4}
+    assert conv == {("h100-sxm", "prefill"): 16, ("a100-80-sxm", "decode"): 32}
