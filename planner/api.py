@@ -8,7 +8,7 @@ from pathlib import Path
 from planner.errors import InfeasibleError, InputError
 from planner.optimize.infeasibility import check_servable, explain_shortfall
 from planner.optimize.scenarios import solve_and_explain
-from planner.optimize.solve import OBJECTIVES, solve
+from planner.optimize.solve import MIP_REL_GAP, OBJECTIVES, solve
 from planner.perf.capacity import ROLES, build_capacity_table
 from planner.plan import Plan, build_plan
 from planner.problem import Problem, resolve
@@ -76,9 +76,8 @@ def plan_problem(
 
 
     def main():
-        if gap_rel is None:
-            return solve(problem, table, objective, solver, time_limit_s=time_limit_s)
-        return solve(problem, table, objective, solver, time_limit_s=time_limit_s, gap_rel=gap_rel)
+        gap = MIP_REL_GAP if gap_rel is None else gap_rel
+        return solve(problem, table, objective, solver, time_limit_s=time_limit_s, gap_rel=gap)
 
     try:
         if explain:

@@ -16,6 +16,7 @@ cost-throughput frontier is the set of points no other point beats on both throu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -30,6 +31,10 @@ from planner.problem import Problem
 
 UNITS = {"qps": "req/s", "budget": "USD/h", "price": "USD/h per GPU", "link": "Gb/s", "network": "Gb/s per GPU",
          "ttft": "ms", "tpot": "ms"}
+
+
+# the input files' own bounds (planner/specs): values the MILP's coefficients stay meaningful for
+MAXIMA = {"qps": 1e7, "budget": 1e9, "price": 1000.0, "link": 1e7, "network": 1e5, "ttft": 1e8, "tpot": 1e7}
 
 
 class SweepPoint(_Out):
@@ -116,6 +121,10 @@ def sweep(
     setter, rebuild, unit = _setter(problem, parameter)
     if not values:
         raise InputError("the sweep has no values")
+    most = MAXIMA[parameter.partition(":")[0]]
+    bad = [v for v in values if not (math.isfinite(v) and 0 < v <= most)]
+    if bad:
+        raise InputError(f"--vary {parameter}: every value must be above 0 and at most {most:g} {unit} (got {bad[0]:g})")
     first = setter(problem, values[0])
     objective = objective or ("max-throughput" if parameter == "budget" else default_objective(first))
     table: CapacityTable | None = None
