@@ -222,3 +222,17 @@ def test_request_class_grid(tmp_path):
     bad = write(tmp_path, "b.yaml", "model: llama-3.1-70b\nrequests:\n  grid: {prompt_tokens: [512], output_tokens: [128, 256], shares: [[1.0]]}\n")
     r = RUN.invoke(app, ["solve", FLEET, str(bad), "-q"])
     assert r.exit_code == 2 and "shares must be 1 rows (prompt lengths) of 2" in r.stderr
+
+
+def test_scenarios_keep_the_base_fleets_relative_profile(tmp_path):
+    from planner.perf.calibrate import calibrate_file
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "s").mkdir()
+    calibrate_file(ROOT / "planner" / "perf" / "data" / "splitwise" / "perf_model.csv", "h100-sxm", out=tmp_path / "f" / "h.yaml")
+    write(tmp_path / "f", "base.yaml", "gpus:\n  - {type: h100-sxm, count: 8, efficiency_profile: h.yaml}\n")
+    s = write(tmp_path / "s", "sc.yaml", "base: ../f/base.yaml\nscenarios:\n  - name: as is\n  - name: more\n    add: {h100-sxm: 8}\n")
+    c = _json(RUN.invoke(app, ["compare", CHAT, "--scenarios", str(s), "--json", "-"]))
+    a, b = c["scenarios"]
+    assert a["feasible"] and b["feasible"]  # the changed fleet still finds h.yaml beside base.yaml
+    assert b["requests_per_s"] == pytest.approx(2 * a["requests_per_s"], rel=1e-5)  # 8 more H100: twice the pools

@@ -70,10 +70,15 @@ def load_scenarios(path: str | Path) -> tuple[ScenariosSpec, Located]:
     return spec, doc
 
 
-def apply_scenario(base: FleetSpec, s: Scenario, i: int, doc: Located) -> FleetSpec:
-    """The base fleet with scenario i's changes; errors name the scenarios file's position."""
+def apply_scenario(base: FleetSpec, s: Scenario, i: int, doc: Located, base_dir: Path | None = None) -> FleetSpec:
+    """The base fleet with scenario i's changes; errors name the scenarios file's position.
+
+    The changed fleet has no file of its own: efficiency profiles named in it become absolute
+    paths (the base fleet's relative to its folder, new GPU types' to the scenarios file's)."""
     data = base.model_dump(mode="python", exclude_none=True)
     gpus = data["gpus"]
+    for g in gpus:
+        _absolute_profile(g, base_dir)
     index = {g["type"]: g for g in gpus}
 
     def where(*path) -> str:
@@ -102,6 +107,7 @@ def apply_scenario(base: FleetSpec, s: Scenario, i: int, doc: Located) -> FleetS
         if g.type in index:
             raise InputError(f"{where('gpus', j, 'type')}: '{g.type}' is already in the base fleet; use add/price/buy")
         new = g.model_dump(mode="python", exclude_none=True)
+        _absolute_profile(new, Path(doc.source).parent)
         gpus.append(new)
         index[g.type] = new
     links = data.get("links", [])
@@ -115,6 +121,12 @@ def apply_scenario(base: FleetSpec, s: Scenario, i: int, doc: Located) -> FleetS
     except ValidationError as e:
         text = describe_validation_error(e, Located("", data, {})).removeprefix(":1:1: ")
         raise InputError(f"{where()}: the changed fleet is invalid: {text}") from None
+
+
+def _absolute_profile(gpu: dict, folder: Path | None) -> None:
+    p = gpu.get("efficiency_profile")
+    if p is not None and folder is not None and not Path(p).is_absolute():
+        gpu["efficiency_profile"] = str(folder / p)
 
 
 def base_path(spec: ScenariosSpec, doc: Located, scenarios_path: str | Path) -> Path:

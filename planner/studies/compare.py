@@ -45,10 +45,11 @@ class Comparison(_Out):
 
 def fleets_from_scenarios(path: str | Path) -> list[tuple[str, FleetSpec, Located | None]]:
     spec, doc = load_scenarios(path)
-    base, base_doc = load_fleet(base_path(spec, doc, path))
+    base_file = base_path(spec, doc, path)
+    base, base_doc = load_fleet(base_file)
     out = []
     for i, s in enumerate(spec.scenarios):
-        fleet = apply_scenario(base, s, i, doc)
+        fleet = apply_scenario(base, s, i, doc, base_file.parent)
         unchanged = not (s.add or s.remove or s.price or s.buy or s.gpus or s.links)
         out.append((s.name, fleet, base_doc if unchanged else None))
     return out
