@@ -5,6 +5,7 @@ No modelling happens here; see `planner.api` and the stages below it.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from enum import Enum
@@ -45,6 +46,21 @@ class Dtype(str, Enum):
     fp8 = "fp8"
 
 
+def _cli_errors(command):
+    """Every failure of a command ends in one `error:` line and its exit code (`_fail`)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as e:  # noqa: BLE001 - every failure ends in one line and an exit code
+            _fail(e)
+
+    return run
+
+
 def _fail(e: Exception) -> None:
     """One line on stderr, never wrapped, and the documented exit code."""
     if isinstance(e, PlannerError):
@@ -59,6 +75,7 @@ def _one_line(text: str) -> str:
 
 
 @app.command()
+@_cli_errors
 def solve(
     fleet: Annotated[Path, typer.Argument(help="fleet YAML (GPU types, counts, prices)")],
     workload: Annotated[
@@ -91,28 +108,23 @@ def solve(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no terminal report")] = False,
 ) -> None:
     """Find the optimal plan for a fleet and a workload, and explain it."""
-    try:
-        from planner.api import plan_files
-        from planner.report.export import export
-        from planner.report.terminal import render
+    from planner.api import plan_files
+    from planner.report.export import export
+    from planner.report.terminal import render
 
-        if time_limit is not None and not time_limit > 0:
-            raise InputError("--time-limit must be a positive number of seconds")
-        if mip_gap is not None and not 0 <= mip_gap < 1:
-            raise InputError(f"--mip-gap must be in [0, 1) (got {mip_gap})")
-        plan = plan_files(
-            fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap,
-            budget_usd_per_hour, _roles(roles),
-        )
-        if json_out:
-            export(plan, json_out)
-        if not quiet:
-            render(plan, Console(stderr=json_out == "-", width=140), explain)
-        _gate(plan, require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens, require_optimal)
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001 - every failure ends in one line and an exit code
-        _fail(e)
+    if time_limit is not None and not time_limit > 0:
+        raise InputError("--time-limit must be a positive number of seconds")
+    if mip_gap is not None and not 0 <= mip_gap < 1:
+        raise InputError(f"--mip-gap must be in [0, 1) (got {mip_gap})")
+    plan = plan_files(
+        fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap,
+        budget_usd_per_hour, _roles(roles),
+    )
+    if json_out:
+        export(plan, json_out)
+    if not quiet:
+        render(plan, Console(stderr=json_out == "-", width=140), explain)
+    _gate(plan, require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens, require_optimal)
 
 
 def _roles(text: str | None) -> list[str] | None:
@@ -133,6 +145,7 @@ def _objective(o: "Objective | None") -> str | None:
 
 
 @app.command()
+@_cli_errors
 def compare(
     workload: Annotated[list[Path], typer.Argument(help="workload YAML (several: models sharing each fleet)")],
     scenarios: Annotated[
@@ -148,28 +161,24 @@ def compare(
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the comparison as JSON to FILE, or -")] = None,
 ) -> None:
     """Plan one workload on several fleets or scenario overlays, side by side."""
-    try:
-        from planner.report.export import write_json
-        from planner.report.studies import comparison_table
-        from planner.studies.compare import compare as run_compare
-        from planner.studies.compare import fleets_from_files, fleets_from_scenarios
+    from planner.report.export import write_json
+    from planner.report.studies import comparison_table
+    from planner.studies.compare import compare as run_compare
+    from planner.studies.compare import fleets_from_files, fleets_from_scenarios
 
-        if (scenarios is None) == (not fleet):
-            raise InputError("give a scenarios file (--scenarios) or fleets (--fleet A --fleet B ...), not both")
-        fleets = fleets_from_scenarios(scenarios) if scenarios else fleets_from_files(fleet)
-        result, _ = run_compare(
-            fleets, workload, _objective(objective), qps, solver.value, budget_usd_per_hour, _roles(roles), time_limit
-        )
-        if json_out:
-            write_json(result.model_dump(mode="json"), json_out)
-        Console(stderr=json_out == "-", width=160).print(comparison_table(result))
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    if (scenarios is None) == (not fleet):
+        raise InputError("give a scenarios file (--scenarios) or fleets (--fleet A --fleet B ...), not both")
+    fleets = fleets_from_scenarios(scenarios) if scenarios else fleets_from_files(fleet)
+    result, _ = run_compare(
+        fleets, workload, _objective(objective), qps, solver.value, budget_usd_per_hour, _roles(roles), time_limit
+    )
+    if json_out:
+        write_json(result.model_dump(mode="json"), json_out)
+    Console(stderr=json_out == "-", width=160).print(comparison_table(result))
 
 
 @app.command()
+@_cli_errors
 def sweep(
     fleet: Annotated[Path, typer.Argument(help="fleet YAML")],
     workload: Annotated[list[Path], typer.Argument(help="workload YAML (several: models sharing the fleet)")],
@@ -191,51 +200,47 @@ def sweep(
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the sweep as JSON to FILE, or -")] = None,
 ) -> None:
     """Vary one input over a range: the optimum at each point and the cost-throughput frontier."""
-    try:
-        from rich.progress import Progress
+    from rich.progress import Progress
 
-        from planner.api import load_problem
-        from planner.report.export import write_json
-        from planner.report.studies import sweep_table, text_chart
-        from planner.studies.sweep import sweep as run_sweep
-        from planner.studies.sweep import values_between
+    from planner.api import load_problem
+    from planner.report.export import write_json
+    from planner.report.studies import sweep_table, text_chart
+    from planner.studies.sweep import sweep as run_sweep
+    from planner.studies.sweep import values_between
 
-        if values is not None:
-            if start is not None or stop is not None:
-                raise InputError("give --values or --from/--to, not both")
-            try:
-                points = [float(v) for v in values.split(",") if v.strip()]
-            except ValueError:
-                raise InputError(f"--values: '{values}' is not a comma-separated list of numbers") from None
-        elif start is None or stop is None:
-            raise InputError("give --from and --to (with --steps), or --values")
-        else:
-            points = values_between(start, stop, steps, log)
-        problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles))
-        console = Console(stderr=json_out == "-", width=160)
-        with Progress(console=console, transient=True, disable=len(points) < 8) as bar:
-            task = bar.add_task(f"sweeping {vary}", total=len(points))
-            result = run_sweep(
-                problem, vary, points, _objective(objective), solver.value, time_limit,
-                progress=lambda i: bar.update(task, completed=i),
-            )
-        if json_out:
-            write_json(result.model_dump(mode="json"), json_out)
-        console.print(sweep_table(result))
-        if plot is not None:
-            from planner.report.plot import plot_sweep
+    if values is not None:
+        if start is not None or stop is not None:
+            raise InputError("give --values or --from/--to, not both")
+        try:
+            points = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError:
+            raise InputError(f"--values: '{values}' is not a comma-separated list of numbers") from None
+    elif start is None or stop is None:
+        raise InputError("give --from and --to (with --steps), or --values")
+    else:
+        points = values_between(start, stop, steps, log)
+    problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles))
+    console = Console(stderr=json_out == "-", width=160)
+    with Progress(console=console, transient=True, disable=len(points) < 8) as bar:
+        task = bar.add_task(f"sweeping {vary}", total=len(points))
+        result = run_sweep(
+            problem, vary, points, _objective(objective), solver.value, time_limit,
+            progress=lambda i: bar.update(task, completed=i),
+        )
+    if json_out:
+        write_json(result.model_dump(mode="json"), json_out)
+    console.print(sweep_table(result))
+    if plot is not None:
+        from planner.report.plot import plot_sweep
 
-            plot_sweep(result, plot)
-            console.print(f"frontier drawn to {plot}")
-        else:
-            console.print(text_chart(result))
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+        plot_sweep(result, plot)
+        console.print(f"frontier drawn to {plot}")
+    else:
+        console.print(text_chart(result))
 
 
 @app.command()
+@_cli_errors
 def diff(
     old: Annotated[Path, typer.Argument(help="the earlier plan JSON")],
     new: Annotated[Path, typer.Argument(help="the later plan JSON")],
@@ -243,26 +248,22 @@ def diff(
     fail_on_regression: Annotated[bool, typer.Option(help="exit 1 on a regression beyond the tolerance")] = False,
 ) -> None:
     """What changed between two plans (pools, throughput, cost); a CI gate with --fail-on-regression."""
-    try:
-        from planner.errors import InfeasibleError
-        from planner.report.export import read_plan
-        from planner.report.studies import diff_table
-        from planner.studies.gates import diff_plans
+    from planner.errors import InfeasibleError
+    from planner.report.export import read_plan
+    from planner.report.studies import diff_table
+    from planner.studies.gates import diff_plans
 
-        if not 0 <= tolerance < 10:
-            raise InputError(f"--tolerance must be between 0 and 10 (got {tolerance})")
-        d = diff_plans(read_plan(old), read_plan(new))
-        Console(width=140).print(diff_table(d, tolerance))
-        bad = d.regressions(tolerance)
-        if bad and fail_on_regression:
-            raise InfeasibleError(f"regression beyond {tolerance:.1%}: " + "; ".join(bad))
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    if not 0 <= tolerance < 10:
+        raise InputError(f"--tolerance must be between 0 and 10 (got {tolerance})")
+    d = diff_plans(read_plan(old), read_plan(new))
+    Console(width=140).print(diff_table(d, tolerance))
+    bad = d.regressions(tolerance)
+    if bad and fail_on_regression:
+        raise InfeasibleError(f"regression beyond {tolerance:.1%}: " + "; ".join(bad))
 
 
 @app.command()
+@_cli_errors
 def estimate(
     gpu: Annotated[str, typer.Option(help="catalog GPU id, e.g. h100-sxm")],
     model: Annotated[str, typer.Option(help="catalog model id, e.g. llama-3.1-70b")],
@@ -275,51 +276,43 @@ def estimate(
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Print the performance model's numbers for one configuration."""
-    try:
-        from planner.perf.estimate import estimate as run_estimate
+    from planner.perf.estimate import estimate as run_estimate
 
-        result = run_estimate(gpu, model, tp, batch, prompt_tokens, context_tokens, dtype.value if dtype else None, kv_dtype.value)
-        if json_out:
-            sys.stdout.write(json.dumps(result, indent=2) + "\n")
-        else:
-            from planner.report.tables import estimate_table
+    result = run_estimate(gpu, model, tp, batch, prompt_tokens, context_tokens, dtype.value if dtype else None, kv_dtype.value)
+    if json_out:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    else:
+        from planner.report.tables import estimate_table
 
-            Console(width=120).print(estimate_table(result))
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+        Console(width=120).print(estimate_table(result))
 
 
 @catalog_app.command("gpus")
+@_cli_errors
 def catalog_gpus(json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """GPU types with their sourced facts and default prices."""
-    try:
-        from planner.report.tables import gpu_rows, gpus_table
+    from planner.report.tables import gpu_rows, gpus_table
 
-        if json_out:
-            sys.stdout.write(json.dumps(gpu_rows(), indent=2) + "\n")
-        else:
-            Console(width=200).print(gpus_table())
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    if json_out:
+        sys.stdout.write(json.dumps(gpu_rows(), indent=2) + "\n")
+    else:
+        Console(width=200).print(gpus_table())
 
 
 @catalog_app.command("models")
+@_cli_errors
 def catalog_models(json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Model architectures with their sources."""
-    try:
-        from planner.report.tables import model_rows, models_table
+    from planner.report.tables import model_rows, models_table
 
-        if json_out:
-            sys.stdout.write(json.dumps(model_rows(), indent=2) + "\n")
-        else:
-            Console(width=200).print(models_table())
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    if json_out:
+        sys.stdout.write(json.dumps(model_rows(), indent=2) + "\n")
+    else:
+        Console(width=200).print(models_table())
 
 
 @app.command()
+@_cli_errors
 def simulate(
     plan: Annotated[Path, typer.Argument(help="plan JSON written by planner solve --json")],
     workload: Annotated[list[Path], typer.Argument(help="the plan's workload YAML file(s)")],
@@ -332,26 +325,22 @@ def simulate(
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the result as JSON to FILE, or -")] = None,
 ) -> None:
     """Replay a plan in a discrete-event simulation: throughput, TTFT/TPOT percentiles, SLO attainment."""
-    try:
-        from planner.report.export import write_json
-        from planner.report.simulation import render_simulation
-        from planner.sim import simulate_files
+    from planner.report.export import write_json
+    from planner.report.simulation import render_simulation
+    from planner.sim import simulate_files
 
-        if not 0 < load <= 100:
-            raise InputError(f"--load must be in (0, 100] (got {load})")
-        result = simulate_files(
-            plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed
-        )
-        if json_out:
-            write_json(result.model_dump(mode="json"), json_out)
-        render_simulation(result, Console(stderr=json_out == "-", width=140))
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    if not 0 < load <= 100:
+        raise InputError(f"--load must be in (0, 100] (got {load})")
+    result = simulate_files(
+        plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed
+    )
+    if json_out:
+        write_json(result.model_dump(mode="json"), json_out)
+    render_simulation(result, Console(stderr=json_out == "-", width=140))
 
 
 @app.command()
+@_cli_errors
 def calibrate(
     measurements: Annotated[Path, typer.Argument(help="CSV: splitwise format or gpu,model,tp,phase,batch,prompt_tokens,context_tokens,latency_ms")],
     gpu: Annotated[str, typer.Option(help="catalog GPU id whose parameters to fit")],
@@ -362,21 +351,16 @@ def calibrate(
     json_out: Annotated[bool, typer.Option("--json", help="print the fit as JSON")] = False,
 ) -> None:
     """Fit the performance model's efficiency parameters to your latency measurements."""
-    try:
-        from planner.perf.calibrate import calibrate_file
-        from planner.report.calibration import render_calibration
+    from planner.perf.calibrate import calibrate_file
+    from planner.report.calibration import render_calibration
 
-        result = calibrate_file(measurements, gpu, model, out, dtype.value if dtype else None)
-        if json_out:
-            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-        else:
-            render_calibration(result, Console(width=140), rows)
-            if out:
-                Console(width=140).print(f"profile written to {out}")
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    result = calibrate_file(measurements, gpu, model, out, dtype.value if dtype else None)
+    if json_out:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        render_calibration(result, Console(width=140), rows)
+        if out:
+            Console(width=140).print(f"profile written to {out}")
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -387,6 +371,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 @app.command("model")
+@_cli_errors
 def model_cmd(
     gpu: Annotated[str, typer.Option(help="catalog GPU id")],
     model: Annotated[str, typer.Option(help="catalog model id")],
@@ -400,38 +385,31 @@ def model_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """The performance model over a grid of batch sizes and lengths, with the memory budget."""
-    try:
-        from planner.perf.grid import model_grid
-        from planner.report.grid import render_model_grid
+    from planner.perf.grid import model_grid
+    from planner.report.grid import render_model_grid
 
-        eff = None
-        if profile is not None:
-            from planner.perf.calibrate import load_profile
+    eff = None
+    if profile is not None:
+        from planner.perf.calibrate import load_profile
 
-            eff = load_profile(profile)
-        grid = model_grid(
-            gpu, model, tp, _ints(batches, "batches"), _ints(prompts, "prompts"), _ints(contexts, "contexts"),
-            dtype.value if dtype else None, kv_dtype.value, eff,
-        )
-        if json_out:
-            sys.stdout.write(json.dumps(grid.to_dict(), indent=2) + "\n")
-        else:
-            render_model_grid(grid, Console(width=160))
-    except typer.Exit:
-        raise
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+        eff = load_profile(profile)
+    grid = model_grid(
+        gpu, model, tp, _ints(batches, "batches"), _ints(prompts, "prompts"), _ints(contexts, "contexts"),
+        dtype.value if dtype else None, kv_dtype.value, eff,
+    )
+    if json_out:
+        sys.stdout.write(json.dumps(grid.to_dict(), indent=2) + "\n")
+    else:
+        render_model_grid(grid, Console(width=160))
 
 
 @app.command()
+@_cli_errors
 def validate() -> None:
     """Compare the performance model with the measured splitwise rows (per-row table)."""
-    try:
-        from planner.perf.validate import evaluate_defaults, print_table
+    from planner.perf.validate import evaluate_defaults, print_table
 
-        print_table(evaluate_defaults())
-    except Exception as e:  # noqa: BLE001
-        _fail(e)
+    print_table(evaluate_defaults())
 
 
 def main() -> None:
