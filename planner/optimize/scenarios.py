@@ -48,7 +48,14 @@ def _outcome(name: str, problem: Problem, table: CapacityTable, objective: str, 
     try:
         s = solve(problem, table, objective, solver, roles=roles, tie_break=False)
     except InfeasibleError as e:
-        return Outcome(name, False, reason=str(e))
+        reason = str(e)
+        if objective == "min-cost":  # how close it comes: the most it serves within the SLOs
+            try:
+                most = solve(problem, table, "max-throughput", solver, roles=roles, tie_break=False).rate_per_s
+                reason = f"serves at most {most:.4g} req/s of the {problem.qps_target:g} req/s target"
+            except PlannerError:
+                reason = "serves no traffic within the SLOs"
+        return Outcome(name, False, reason=reason)
     except PlannerError as e:  # a solver stop without a plan is reported, not fatal, for a baseline
         return Outcome(name, False, reason=str(e))
     return Outcome(name, True, s.rate_per_s, s.cost_usd_per_hour, s.instances)
