@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from planner import __version__
-from planner.optimize.milp import nic_capacity_gb_s
+from planner.optimize.milp import nic_capacity_gb_s, nic_flow_gb_s
 from planner.optimize.scenarios import Marginal, Outcome
 from planner.optimize.solve import Solution
 from planner.perf.capacity import CapacityTable, Config, batch_quantile
@@ -127,7 +127,7 @@ class KvFlow(_Out):
     kv_dtype: str
     requests_per_s: float
     gb_per_s: float
-    path: str  # "zone <a>" within one fabric, or "link <a>-><b>"
+    path: str  # "zone <a>" within one fabric, "link <a>-><b>", or "inside <gpu> nodes (scale-up fabric)"
     link_capacity_gb_per_s: float | None
     share_of_link: float | None
 
@@ -451,15 +451,25 @@ def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
     totals: dict[tuple[str, str, str], list[float]] = {}
     for (za, zb, d, k), v in sol.milp.f.items():
         r = v.value() or 0.0
-        if r <= 1e-9 * max(1.0, sol.rate_per_s):
+        if r <= 1e-6 * max(1.0, sol.rate_per_s):  # solver round-off, not traffic
             continue
-        t = totals.setdefault((za, zb, d), [0.0, 0.0])
+        t = totals.setdefault((za, zb, d, ""), [0.0, 0.0])
+        t[0] += r
+        t[1] += r * kv_gb_per_request(problem, d, classes[k])
+    for (g, k), v in sol.milp.local.items():
+        r = v.value() or 0.0
+        if r <= 1e-6 * max(1.0, sol.rate_per_s):  # solver round-off, not traffic
+            continue
+        e = problem.entry(g)
+        d = problem.served_of(classes[k]).kv_dtype_on(e)
+        t = totals.setdefault((e.zone, e.zone, d, g), [0.0, 0.0])
         t[0] += r
         t[1] += r * kv_gb_per_request(problem, d, classes[k])
     out = []
-    for (za, zb, d), (rate, gb_s) in totals.items():
+    for (za, zb, d, local), (rate, gb_s) in totals.items():
         link = problem.link_gbit_s(za, zb) if za != zb else None
         cap = link * GBIT / 1e9 if link else None
+        path = f"inside {local} nodes (scale-up fabric)" if local else f"zone {za}" if za == zb else f"link {za}->{zb}"
         out.append(
             KvFlow(
                 from_zone=za,
@@ -467,7 +477,7 @@ def _kv_flows(sol: Solution, problem: Problem) -> list[KvFlow]:
                 kv_dtype=d,
                 requests_per_s=_r(rate),
                 gb_per_s=_r(gb_s),
-                path=f"zone {za}" if za == zb else f"link {za}->{zb}",
+                path=path,
                 link_capacity_gb_per_s=_r(cap),
                 share_of_link=_r(gb_s / cap) if cap else None,
             )
@@ -481,7 +491,7 @@ def _nic_use(sol: Solution) -> list[NicUse]:
         fam, _, gpu = name.partition(":")
         if fam not in ("kv-egress", "kv-ingress"):
             continue
-        flow = sum(coef * (v.value() or 0.0) for v, coef in c.items() if coef > 0)
+        flow = nic_flow_gb_s(c)
         cap = nic_capacity_gb_s(c)
         if flow <= 1e-12:
             continue

@@ -6,16 +6,21 @@ constraint has a domain name (`gpus:h100-sxm`, `busy:a100-80-sxm:tp4:decode`,
 
 Sets: configurations j = (GPU type g, TP degree t, role), request classes k with shares π_k.
 Variables: n_j integer instances; x_jk ≥ 0 requests/s of class k served by j; F_abdk ≥ 0
-requests/s of class k handed from zone a to zone b with KV dtype d on the wire; λ ≥ 0.
+requests/s of class k handed from zone a to zone b with KV dtype d on the wire; L_gk ≥ 0
+requests/s of class k handed from type g's prefill to its decode instances in the same node, over
+the scale-up fabric (NVLink; PCIe on cards without it); λ ≥ 0.
 
     gpus:g             Σ_j∈g t_j n_j ≤ GPUs of type g owned + b_g bought (purchase mode)
     busy:j             Σ_k x_jk / cap_jk ≤ n_j           (an instance's time is shared)
     demand:prefill:k   Σ_{j prefill or colocated} x_jk ≥ π_k λ
     demand:decode:k    Σ_{j decode or colocated} x_jk ≥ π_k λ
-    kv-out:a:d:k       Σ_b F_abdk = Σ_{j prefill in zone a, KV dtype d} x_jk   (every disaggregated
-    kv-in:b:k          Σ_a,d F_abdk = Σ_{j decode in zone b} x_jk              prefill is handed over)
-    kv-egress:g        KV bytes/s leaving type g's prefill pools ≤ NIC bandwidth of their GPUs
-    kv-ingress:h       KV bytes/s entering type h's decode pools ≤ NIC bandwidth of their GPUs
+    kv-out:a:d:k       Σ_b F_abdk + Σ_g∈a,d L_gk = Σ_{j prefill in zone a, KV dtype d} x_jk
+    kv-in:b:k          Σ_a,d F_abdk + Σ_g∈b L_gk = Σ_{j decode in zone b} x_jk  (every disaggregated
+                       prefill is handed over, over the network or inside a node)
+    local-out:g:k      L_gk ≤ Σ_{j prefill of type g} x_jk  (node-local handoffs: prefill and decode
+    local-in:g:k       L_gk ≤ Σ_{j decode of type g} x_jk    instances of one type in one node)
+    kv-egress:g        KV bytes/s leaving type g's prefill pools over the network ≤ their NICs
+    kv-ingress:h       KV bytes/s entering type h's decode pools over the network ≤ their NICs
     link:a->b          KV bytes/s from zone a to zone b ≤ the link's bandwidth (each direction)
     bought:g           GPUs bought of type g ≤ GPUs of type g in use (purchase mode)
     budget             cost ≤ the budget (USD/h)
@@ -47,6 +52,7 @@ class Milp:
     x: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     f: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)  # KV handoffs (zone, zone, dtype, class)
     b: dict[str, pulp.LpVariable] = field(default_factory=dict)  # GPUs bought, by type (purchase mode)
+    local: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)  # node-local handoffs (GPU type, class)
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
 
     def add(self, name: str, expr) -> pulp.LpConstraint:
@@ -188,8 +194,12 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
             receivers = [key for key in decode if key[0] == zb and key[2] == k and (key[1] == d or not forbid)]
             if receivers:
                 m.f[za, zb, d, k] = m.prob.add_variable(f"F[{za},{zb},{d},{k}]", 0)
+    _define_local_handoffs(m, problem)
+    local_zone = {g: entry[g].zone for g, _ in m.local}
+    local_dtype = {g: problem.served_of(by_class[k]).kv_dtype_on(entry[g]) for g, k in m.local}
     for (za, d, k), xs in prefill.items():
         sent = [v for key, v in m.f.items() if key[0] == za and key[2] == d and key[3] == k]
+        sent += [v for (g, kk), v in m.local.items() if kk == k and local_zone[g] == za and local_dtype[g] == d]
         m.add(f"kv-out:{za}:{d}:{k}", pulp.lpSum(sent) - pulp.lpSum(xs) == 0)
     for zb in zones:
         for k in problem.classes:
@@ -200,8 +210,14 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
                 if not xs:
                     continue
                 got = [v for key, v in m.f.items() if key[1] == zb and key[3] == k.name and d in (None, key[2])]
+                got += [
+                    v for (g, kk), v in m.local.items() if kk == k.name and local_zone[g] == zb and d in (None, local_dtype[g])
+                ]
                 name = f"kv-in:{zb}:{k.name}" if d is None else f"kv-in:{zb}:{d}:{k.name}"
                 m.add(name, pulp.lpSum(got) - pulp.lpSum(xs) == 0)
+    def dtype_of(gpu_id: str, k: str) -> str:
+        return problem.served_of(by_class[k]).kv_dtype_on(entry[gpu_id])
+
     widest = {
         s.name: max((DTYPE_BYTES[s.kv_dtype_on(e)] for e in problem.entries), default=2.0) for s in problem.served
     }
@@ -223,6 +239,10 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
                     else:
                         per_request = gb(k.name, "bf16") * widest[k.served] / 2.0
                     terms.append(per_request * m.x[c.key, k.name])
+            for (g, k), v in m.local.items():  # handed over inside a node: not through the NICs
+                if g == e.gpu.id:
+                    per_request = gb(k, dtype_of(g, k)) if role == "prefill" else gb(k, "bf16") * widest[by_class[k].served] / 2.0
+                    terms.append(-per_request * v)
             if terms:
                 capacity = pulp.lpSum(nic_gb_s * c.tp * m.n[c.key] for c in pools)
                 m.add(f"{family}:{e.gpu.id}", pulp.lpSum(terms) - capacity <= 0)
@@ -233,6 +253,32 @@ def define_kv_flows(m: Milp, problem: Problem) -> None:
                 m.add(f"link:{src}->{dst}", pulp.lpSum(flow) <= gbit_s * GBIT / 1e9)
 
 
+def _define_local_handoffs(m: Milp, problem: Problem) -> None:
+    """L_gk: handoffs from type g's prefill instances to its decode instances in the same node,
+    over the node's scale-up fabric instead of the NICs. Only pools whose TP degree leaves room in
+    a node for the smallest instance of the other role take part; the plan assumes each type's
+    prefill and decode instances are placed together in its nodes (in the plan's ratio) as far as
+    these handoffs need. Prefill capacities keep the NIC transfer time in their TTFT (conservative)."""
+    for e in problem.entries:
+        g, node = e.gpu.id, e.gpu.gpus_per_node
+        pre = [c for c in m.configs if c.gpu_id == g and c.role == "prefill"]
+        dec = [c for c in m.configs if c.gpu_id == g and c.role == "decode"]
+        if not pre or not dec:
+            continue
+        for k in problem.classes:
+            p = [c for c in pre if (c.key, k.name) in m.x]
+            d = [c for c in dec if (c.key, k.name) in m.x]
+            if not p or not d:
+                continue
+            p_ok = [m.x[c.key, k.name] for c in p if c.tp + min(o.tp for o in d) <= node]
+            d_ok = [m.x[c.key, k.name] for c in d if c.tp + min(o.tp for o in p) <= node]
+            if not p_ok or not d_ok:
+                continue
+            v = m.local[g, k.name] = m.prob.add_variable(f"L[{g},{k.name}]", 0)
+            m.add(f"local-out:{g}:{k.name}", v - pulp.lpSum(p_ok) <= 0)
+            m.add(f"local-in:{g}:{k.name}", v - pulp.lpSum(d_ok) <= 0)
+
+
 def define_budget(m: Milp, problem: Problem) -> None:
     """`budget`: the plan's cost (USD/h of GPUs in use and bought) within the budget."""
     if problem.budget_usd_per_hour is not None:
@@ -241,8 +287,14 @@ def define_budget(m: Milp, problem: Problem) -> None:
 
 def nic_capacity_gb_s(c: pulp.LpConstraint) -> float:
     """NIC capacity (GB/s) of the pools in a kv-egress/kv-ingress constraint at the current
-    solution (its negative terms: GB/s per GPU x GPUs in the pools)."""
-    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if coef < 0)
+    solution (its instance terms: GB/s per GPU x GPUs in the pools)."""
+    return sum(-coef * (v.value() or 0.0) for v, coef in c.items() if v.name.startswith("n["))
+
+
+def nic_flow_gb_s(c: pulp.LpConstraint) -> float:
+    """KV GB/s through the NICs of a kv-egress/kv-ingress constraint at the current solution:
+    the pools' handoffs less those kept inside nodes."""
+    return sum(coef * (v.value() or 0.0) for v, coef in c.items() if not v.name.startswith("n["))
 
 
 def _pools_x(m: Milp, gpu_id: str, role: str, k: str) -> list:
@@ -267,7 +319,9 @@ def tie_break_expression(m: Milp) -> pulp.LpAffineExpression:
 
 def flow_tie_break_expression(m: Milp) -> pulp.LpAffineExpression:
     """With the pools fixed, one canonical split of traffic and of KV handoffs: less on later
-    (config, class) and later (prefill type, decode type, class)."""
+    (config, class) and later (zone, zone, dtype, class); as many handoffs inside nodes as the
+    pools allow (off the NICs)."""
     terms = [(i + 1) * m.x[key] for i, key in enumerate(sorted(m.x))]
     terms += [(i + 1) * m.f[key] for i, key in enumerate(sorted(m.f))]
+    terms += [-(len(m.local) + 1 - i) * m.local[key] for i, key in enumerate(sorted(m.local))]
     return pulp.lpSum(terms)

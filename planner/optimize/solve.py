@@ -299,6 +299,8 @@ def _polish(
         v.varValue = fixed.f[key].value()
     for key, v in m.b.items():
         v.varValue = fixed.b[key].value()
+    for key, v in m.local.items():
+        v.varValue = fixed.local[key].value()
     m.lam.varValue = best
 
 
