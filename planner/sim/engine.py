@@ -23,6 +23,8 @@ Prefill instances
 KV transfer
     prompt tokens x the model's KV bytes per token in the sender's KV dtype, over the sending
     instance's NICs (tp x network_gbit_s) and, across zones, the zone link (each direction).
+    Between instances of one GPU type the plan pairs them inside nodes: the transfer crosses
+    the scale-up fabric at tp x the all-reduce bus bandwidth (`allreduce_gb_s`) instead.
     Bandwidth is shared fairly: each transfer runs at the smallest of capacity / (transfers
     using it) over the resources it crosses, recomputed whenever a transfer starts or ends.
 Decode instances
@@ -362,9 +364,15 @@ class _Sim:
         dst.incoming += r.need
         r.dec = dst
         nbytes = kv_transfer_bytes(src.cfg.deployment, r.prompt)
-        res = [("nic", src.pool, src.idx)]
-        self.caps_bps.setdefault(res[0], src.cfg.tp * src.cfg.deployment.gpu.network_gbit_s * 1e9 / 8)
         za, zb = self.zone[src.pool], self.zone[p]
+        if self.plan.pools[p].gpu == self.plan.pools[src.pool].gpu:
+            # one GPU type: the plan pairs its prefill and decode instances inside nodes, over the
+            # scale-up fabric (at the all-reduce bus bandwidth the performance model uses)
+            res = [("fabric", src.pool, src.idx)]
+            self.caps_bps.setdefault(res[0], src.cfg.tp * src.cfg.deployment.eff.allreduce_gb_s * 1e9)
+        else:
+            res = [("nic", src.pool, src.idx)]
+            self.caps_bps.setdefault(res[0], src.cfg.tp * src.cfg.deployment.gpu.network_gbit_s * 1e9 / 8)
         if za != zb:
             res.append(("link", za, zb))
             self.caps_bps.setdefault(res[1], self.problem.link_gbit_s(za, zb) * 1e9 / 8)
