@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from planner.errors import InputError
-from planner.perf.capacity import CapacityTable, ClassCapacity, Config
+from planner.perf.capacity import CapacityTable, ClassCapacity
 from planner.problem import PlanClass, Problem, Served
 from planner.specs.workload import MeasuredCapacity
 
@@ -70,7 +70,3 @@ def _why_missing(table: CapacityTable, problem: Problem, served: Served, m: Meas
         return f"TP{m.tp} is not among the workload's tp_degrees {list(served.tp_degrees)}"
     notes = "; ".join(table.tp_notes.get(label, []))
     return f"no {m.gpu} TP{m.tp} {m.role} configuration" + (f" ({notes})" if notes else "")
-
-
-def is_measured(c: Config, class_name: str) -> bool:
-    return bool(c.caps[class_name].measured)

@@ -50,18 +50,21 @@ def write_json(doc: object, target: str) -> None:
 
 
 def read_plan(path: str | Path) -> Plan:
-    """A plan JSON written by `planner solve --json`; errors name the file."""
+    """A plan JSON written by `planner solve --json`, validated against the plan schema; errors
+    name the file (and the line, or the field)."""
     from pydantic import ValidationError
 
     p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: file not found")
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"{p}: cannot read: {e.strerror}") from None
-    try:
-        doc = json.loads(text)
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{p}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    except OSError as e:
+        raise InputError(f"{p}: cannot read: {e.strerror}") from None
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise InputError(f"{p}: not a plan file (no schema_version); write one with planner solve --json")
     if str(doc["schema_version"]).split(".")[0] != "1":
@@ -70,5 +73,5 @@ def read_plan(path: str | Path) -> Plan:
         return Plan.model_validate(doc)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise InputError(f"{p}: {where}: {err['msg']} (a plan from another planner version?)") from None
+        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise InputError(f"{p}: {where}: {err['msg']} (is this a plan written by `planner solve --json`?)") from None

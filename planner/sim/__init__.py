@@ -4,7 +4,6 @@ throughput when requests arrive at random, are batched and queue? The model is i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -19,25 +18,9 @@ __all__ = ["SimResult", "load_plan", "simulate", "simulate_files"]
 
 def load_plan(path: str | Path):
     """A plan JSON file (`planner solve --json`), validated against the plan schema."""
-    from planner.plan import Plan
+    from planner.report.export import read_plan
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: file not found")
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise InputError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"{p}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
-    except OSError as e:
-        raise InputError(f"{p}: cannot read: {e.strerror}") from None
-    try:
-        return Plan.model_validate(doc)
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise InputError(f"{p}: {where}: {err['msg']} (is this a plan written by `planner solve --json`?)") from None
+    return read_plan(path)
 
 
 def simulate_files(
