@@ -549,9 +549,11 @@ def simulate(
     span = float(t[-1])
     warm = warmup_s if warmup_s is not None else max(0.1 * span, 2 * life_s)
     if warm >= span:
+        need_s = 2 * warm  # as long a measured window as the warm-up
         raise InputError(
-            f"the arrivals span {span:.0f} s, not more than the warm-up of {warm:.0f} s; "
-            "simulate longer (--duration) or give a shorter warm-up"
+            f"the arrivals span {span:.0f} s, not more than the warm-up of {warm:.0f} s (batches must fill "
+            f"first); simulate at least {need_s:.0f} s: --duration {math.ceil(need_s)} or --requests "
+            f"{math.ceil(total_rate * need_s)}"
         )
     sim.w0, sim.w1 = warm, span
     reqs = [_Req(int(k), p, o, float(ti), float(ud)) for k, (p, o), ti, ud in zip(ks, lengths, t, u[:, 1])]
