@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from planner.perf.calibrate import PHASES, CalibrationResult
 from planner.perf.efficiency import Efficiency
+from planner.report.fmt import columns_table
 
 
 def render_calibration(result: CalibrationResult, console: Console, rows: bool = True) -> None:
@@ -18,9 +17,7 @@ def render_calibration(result: CalibrationResult, console: Console, rows: bool =
         + (f" ({r.rows_excluded} excluded)" if r.rows_excluded else "")
     )
     if rows:
-        t = Table(title="Rows", box=box.SIMPLE, title_justify="left")
-        for col in ("configuration", "measured ms", "fitted ms", "error", "catalog ms", "error "):
-            t.add_column(col, justify="left" if col == "configuration" else "right")
+        t = columns_table("Rows", ("configuration", "measured ms", "fitted ms", "error", "catalog ms", "error "), left=("configuration",))
         for (m, p), (_, prev) in zip(r.rows, r.previous_rows):
             note = f"excluded: {m.excluded}" if m.excluded else ""
             t.add_row(
@@ -33,18 +30,14 @@ def render_calibration(result: CalibrationResult, console: Console, rows: bool =
             )
         console.print(t)
     err, before = r.errors(), r.previous_errors()
-    t = Table(title="|error| per phase", box=box.SIMPLE, title_justify="left")
-    for col in ("phase", "rows", "median", "worst", "catalog median", "catalog worst"):
-        t.add_column(col, justify="left" if col == "phase" else "right")
+    t = columns_table("|error| per phase", ("phase", "rows", "median", "worst", "catalog median", "catalog worst"), left=("phase",))
     for phase in PHASES:
         if phase in err:
             e, b = err[phase], before[phase]
             t.add_row(phase, str(e.rows), f"{e.median_abs_error:.1%}", f"{e.worst_abs_error:.1%}",
                       f"{b.median_abs_error:.1%}", f"{b.worst_abs_error:.1%}")
     console.print(t)
-    t = Table(title="Efficiency parameters", box=box.SIMPLE, title_justify="left")
-    for col in ("parameter", "fitted", "catalog", "change"):
-        t.add_column(col, justify="left" if col == "parameter" else "right")
+    t = columns_table("Efficiency parameters", ("parameter", "fitted", "catalog", "change"), left=("parameter",))
     for n, v, p in zip(Efficiency.names(), r.efficiency.as_vector(), r.previous.as_vector()):
         change = "held" if n in r.held else (f"{v / p - 1:+.1%}" if p else "-")
         t.add_row(n, f"{v:.4g}", f"{p:.4g}", change)

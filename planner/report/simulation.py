@@ -3,12 +3,12 @@ latency percentiles and SLO attainment, and what each pool did."""
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from planner.report.terminal import _f
+from planner.report.fmt import columns_table
+from planner.report.fmt import num as _f
 from planner.sim.result import SimResult
 
 
@@ -35,9 +35,7 @@ def simulation_parts(result: SimResult) -> list:
 
 
 def _throughput(result: SimResult) -> Table:
-    t = Table(title="Throughput", box=box.SIMPLE, title_justify="left")
-    for col in ("model", "planned req/s", "offered req/s", "completed req/s", "vs planned", "vs offered"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+    t = columns_table("Throughput", ("model", "planned req/s", "offered req/s", "completed req/s", "vs planned", "vs offered"), left=("model",))
     for r in result.throughput:
         t.add_row(
             r.name,
@@ -51,11 +49,9 @@ def _throughput(result: SimResult) -> Table:
 
 
 def _latency(result: SimResult) -> Table:
-    t = Table(title="Latency and SLO attainment (measured requests)", box=box.SIMPLE, title_justify="left")
     cols = ("class", "requests", "TTFT p50", "p90", "p99", "SLO", "TPOT p50", "p90", "p99", "SLO",
             "decode wait p90", "TTFT ok", "TPOT ok", "both", "target", "met")
-    for col in cols:
-        t.add_column(col, justify="left" if col == "class" else "right")
+    t = columns_table("Latency and SLO attainment (measured requests)", cols, left=("class",))
     for r in result.latency:
         t.add_row(
             r.name if r.scope != "overall" else "all",
@@ -79,12 +75,9 @@ def _latency(result: SimResult) -> Table:
 
 
 def _pools(result: SimResult) -> Table:
-    t = Table(title="Pools", box=box.SIMPLE, title_justify="left")
     multi = len({p.model for p in result.pools}) > 1
-    if multi:
-        t.add_column("model")
-    for col in ("GPU", "role", "TP", "inst.", "requests", "util. planned", "simulated", "batch planned", "mean", "queue mean", "max"):
-        t.add_column(col, justify="left" if col in ("GPU", "role") else "right")
+    cols = ("GPU", "role", "TP", "inst.", "requests", "util. planned", "simulated", "batch planned", "mean", "queue mean", "max")
+    t = columns_table("Pools", (("model",) if multi else ()) + cols, left=("model", "GPU", "role"))
     for p in result.pools:
         row = [
             p.gpu,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from planner.report.fmt import columns_table, signed_pct
 from planner.studies.compare import Comparison
 from planner.studies.gates import PlanDiff
 from planner.studies.sweep import Sweep
@@ -15,15 +15,12 @@ def _num(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.1%}"
+_pct = signed_pct
 
 
 def comparison_table(c: Comparison) -> Table:
     target = f", target {c.qps_target:g} req/s" if c.qps_target else ""
-    t = Table(title=f"{c.workload}: {c.objective}{target}", box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in ("scenario", "req/s", "USD/h", "USD/M tok", "GPUs used", "bought", "Δ req/s", "Δ USD/h", "status"):
-        t.add_column(col, justify="left" if col in ("scenario", "bought", "status") else "right")
+    t = columns_table(f"{c.workload}: {c.objective}{target}", ("scenario", "req/s", "USD/h", "USD/M tok", "GPUs used", "bought", "Δ req/s", "Δ USD/h", "status"), left=("scenario", "bought", "status"), heavy=True)
     wins = {name: [m for m, names in c.winners.items() if name in names] for name in (r.name for r in c.scenarios)}
     for r in c.scenarios:
         if not r.feasible:
@@ -49,9 +46,7 @@ def comparison_table(c: Comparison) -> Table:
 
 
 def sweep_table(s: Sweep) -> Table:
-    t = Table(title=f"sweep of {s.parameter} ({s.unit}), {s.objective}", box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in (s.parameter, "req/s", "USD/h", "USD/M tok", "GPUs used", "bought", "frontier", "status"):
-        t.add_column(col, justify="left" if col in ("GPUs used", "bought", "status") else "right")
+    t = columns_table(f"sweep of {s.parameter} ({s.unit}), {s.objective}", (s.parameter, "req/s", "USD/h", "USD/M tok", "GPUs used", "bought", "frontier", "status"), left=("GPUs used", "bought", "status"), heavy=True)
     for p in s.points:
         if not p.feasible:
             t.add_row(f"{p.value:,.4g}", "-", "-", "-", "-", "-", "", f"infeasible: {p.reason}")
@@ -109,9 +104,7 @@ def _char_plot(pts: list[tuple[float, float, bool]], title: str, xunit: str, wid
 
 
 def diff_table(d: PlanDiff, tolerance: float) -> Table:
-    t = Table(title="plan diff (old -> new)", box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in ("measure", "old", "new", "change", ""):
-        t.add_column(col, justify="left" if col in ("measure", "") else "right")
+    t = columns_table("plan diff (old -> new)", ("measure", "old", "new", "change", ""), left=("measure", ""), heavy=True)
     for c in d.changes:
         flag = "regression" if c.worse and c.relative is not None and abs(c.relative) > tolerance else ""
         t.add_row(c.measure, _num(c.old, ",.4g"), _num(c.new, ",.4g"), _pct(c.relative), flag)

@@ -6,6 +6,7 @@ from rich import box
 from rich.table import Table
 
 from planner.catalog import catalog
+from planner.report.fmt import columns_table
 
 
 def gpu_rows() -> list[dict]:
@@ -34,9 +35,7 @@ def gpu_rows() -> list[dict]:
 
 
 def gpus_table() -> Table:
-    t = Table(title="GPU catalog (dense TFLOP/s; sources: planner/catalog/data/gpus.yaml)", box=box.SIMPLE, title_justify="left")
-    for col in ("id", "GiB", "TB/s", "bf16 TF", "fp8 TF", "fp8", "max TP", "NIC Gb/s", "$/h", "sources", "verification"):
-        t.add_column(col, justify="left" if col in ("id", "fp8", "sources", "verification") else "right")
+    t = columns_table("GPU catalog (dense TFLOP/s; sources: planner/catalog/data/gpus.yaml)", ("id", "GiB", "TB/s", "bf16 TF", "fp8 TF", "fp8", "max TP", "NIC Gb/s", "$/h", "sources", "verification"), left=("id", "fp8", "sources", "verification"))
     for r in gpu_rows():
         tf = r["tflops_dense"]
         t.add_row(
@@ -79,9 +78,7 @@ def model_rows() -> list[dict]:
 
 
 def models_table() -> Table:
-    t = Table(title="Model catalog (sources: planner/catalog/data/models.yaml)", box=box.SIMPLE, title_justify="left")
-    for col in ("id", "params B", "active B", "layers", "hidden", "heads/kv", "attn", "dtype", "KV B/token", "context", "MoE"):
-        t.add_column(col, justify="left" if col in ("id", "attn", "dtype", "MoE") else "right")
+    t = columns_table("Model catalog (sources: planner/catalog/data/models.yaml)", ("id", "params B", "active B", "layers", "hidden", "heads/kv", "attn", "dtype", "KV B/token", "context", "MoE"), left=("id", "attn", "dtype", "MoE"))
     for r in model_rows():
         moe = r["moe"]
         t.add_row(

@@ -7,20 +7,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from planner.problem import UNLIMITED_PURCHASE
 from planner.plan import Plan
+from planner.problem import UNLIMITED_PURCHASE
+from planner.report.fmt import columns_table, num, signed_pct
 
-
-def _f(x: float | None, digits: int = 2, unit: str = "") -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1000:
-        digits = 0
-    return f"{x:,.{digits}f}{unit}"
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.1%}"
+_f, _pct = num, signed_pct
 
 
 def render(plan: Plan, console: Console, explain: bool = True) -> None:
@@ -56,9 +47,8 @@ def report_parts(plan: Plan, explain: bool = True) -> list:
 
 
 def _pools(plan: Plan) -> Table:
-    t = Table(title="Plan", box=box.SIMPLE_HEAVY, title_justify="left")
-    for col in ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap./inst. req/s", "served req/s"):
-        t.add_column(col, justify="right" if col not in ("GPU", "role", "class") else "left")
+    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap./inst. req/s", "served req/s")
+    t = columns_table("Plan", cols, left=("GPU", "role", "class"), heavy=True)
     owned = {g.gpu: g.owned + g.bought for g in plan.gpus}
     for p in plan.pools:
         for j, c in enumerate(p.classes):
@@ -118,18 +108,14 @@ def _summary(plan: Plan) -> Table:
 
 
 def _models(plan: Plan) -> Table:
-    t = Table(title="Models sharing the fleet", box=box.SIMPLE, title_justify="left")
-    for col in ("workload", "model", "target req/s", "served req/s", "output tok/s", "GPUs"):
-        t.add_column(col, justify="left" if col in ("workload", "model") else "right")
+    t = columns_table("Models sharing the fleet", ("workload", "model", "target req/s", "served req/s", "output tok/s", "GPUs"), left=("workload", "model"))
     for m in plan.models:
         t.add_row(m.name, m.model, _f(m.qps_target, 3), _f(m.requests_per_s, 3), _f(m.output_tokens_per_s, 0), str(m.gpus))
     return t
 
 
 def _slo(plan: Plan) -> Table:
-    t = Table(title="Predicted latency at the planned load (worst pool)", box=box.SIMPLE, title_justify="left")
-    for col in ("class", "TTFT ms", "= queue", "+ prefill", "+ KV transfer", "SLO", "TPOT ms", "SLO", "met"):
-        t.add_column(col, justify="left" if col == "class" else "right")
+    t = columns_table("Predicted latency at the planned load (worst pool)", ("class", "TTFT ms", "= queue", "+ prefill", "+ KV transfer", "SLO", "TPOT ms", "SLO", "met"), left=("class",))
     for s in plan.slo_estimates:
         t.add_row(
             s.request_class,
@@ -146,12 +132,11 @@ def _slo(plan: Plan) -> Table:
 
 
 def _advantage(plan: Plan) -> Group:
-    t = Table(title="Comparative advantage (per GPU, this workload's class mix)", box=box.SIMPLE, title_justify="left")
     multi = len(plan.models) > 1
-    if multi:
-        t.add_column("model")
-    for col in ("GPU", "$/h", "prefill req/s", "decode req/s", "colocated req/s", "prefill/decode", "$/h per prefill req/s", "$/h per decode req/s"):
-        t.add_column(col, justify="left" if col == "GPU" else "right")
+    cols = ("GPU", "$/h", "prefill req/s", "decode req/s", "colocated req/s", "prefill/decode", "$/h per prefill req/s", "$/h per decode req/s")
+    t = columns_table(
+        "Comparative advantage (per GPU, this workload's class mix)", (("model",) if multi else ()) + cols, left=("model", "GPU")
+    )
     for a in plan.advantage:
         t.add_row(
             *((a.model,) if multi else ()),
@@ -196,11 +181,9 @@ def advantage_sentence(plan: Plan) -> str:
 
 
 def _baselines(plan: Plan) -> Table:
-    t = Table(title="Baselines on the same inputs", box=box.SIMPLE, title_justify="left")
     extra = plan.objective_unit not in ("requests/s", "USD/hour")  # else it repeats a column
     cols = ("baseline",) + ((plan.objective_unit,) if extra else ()) + ("req/s", "$/h", "plan is better by", "note")
-    for col in cols:
-        t.add_column(col, justify="left" if col in ("baseline", "note") else "right")
+    t = columns_table("Baselines on the same inputs", cols, left=("baseline", "note"))
     for b in plan.baselines:
         t.add_row(
             b.name,
@@ -215,9 +198,7 @@ def _baselines(plan: Plan) -> Table:
 
 def _marginal(plan: Plan) -> Table:
     unit = plan.objective_unit
-    t = Table(title="Marginal value of more GPUs (re-solved)", box=box.SIMPLE, title_justify="left")
-    for col in ("add", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price"):
-        t.add_column(col, justify="left" if col == "add" else "right")
+    t = columns_table("Marginal value of more GPUs (re-solved)", ("add", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price"), left=("add",))
     for m in plan.marginal_values:
         t.add_row(
             f"+{m.added_gpus} {m.gpu}",
