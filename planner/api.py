@@ -21,10 +21,12 @@ def load_problem(
     qps: float | None = None,
     budget_usd_per_hour: float | None = None,
     roles: list[str] | None = None,
+    engine: str | None = None,
 ) -> Problem:
     """One fleet and one workload file, or several (one model each, sharing the fleet; `qps`
     then scales their targets together). `budget_usd_per_hour` caps the plan's cost; `roles`
-    restricts the roles (e.g. ["colocated"] for an engine without disaggregation)."""
+    restricts the roles (e.g. ["colocated"] for an engine without disaggregation); `engine`
+    replaces the fleet's serving engine on every GPU type."""
     fleet, fleet_doc = load_fleet(fleet_path)
     paths = workload_path if isinstance(workload_path, list) else [workload_path]
     if not paths:
@@ -32,7 +34,7 @@ def load_problem(
     loaded = [load_workload(p) for p in paths]
     if qps is not None and not (1e-6 <= qps <= 1e7):
         raise InputError(f"--qps must be between 1e-06 and 1e+07 requests/s (got {qps})")
-    problem = resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], qps_target=qps)
+    problem = resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], qps_target=qps, engine=engine)
     return with_options(problem, budget_usd_per_hour, roles)
 
 
@@ -101,6 +103,7 @@ def plan_files(
     gap_rel=None,
     budget_usd_per_hour=None,
     roles=None,
+    engine=None,
 ) -> Plan:
-    problem = load_problem(fleet_path, workload_path, qps, budget_usd_per_hour, roles)
+    problem = load_problem(fleet_path, workload_path, qps, budget_usd_per_hour, roles, engine)
     return plan_problem(problem, objective, solver, explain, time_limit_s, gap_rel)

@@ -105,6 +105,9 @@ def solve(
         Optional[float], typer.Option(help="CI gate: exit 1 if a million tokens cost more")
     ] = None,
     require_optimal: Annotated[bool, typer.Option(help="CI gate: exit 1 unless proven optimal")] = False,
+    engine: Annotated[
+        Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the fleet's, else vllm)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no terminal report")] = False,
 ) -> None:
     """Find the optimal plan for a fleet and a workload, and explain it."""
@@ -118,7 +121,7 @@ def solve(
         raise InputError(f"--mip-gap must be in [0, 1) (got {mip_gap})")
     plan = plan_files(
         fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap,
-        budget_usd_per_hour, _roles(roles),
+        budget_usd_per_hour, _roles(roles), engine,
     )
     if json_out:
         export(plan, json_out)
@@ -159,6 +162,9 @@ def compare(
     solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
     time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the comparison as JSON to FILE, or -")] = None,
+    engine: Annotated[
+        Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the fleet's, else vllm)")
+    ] = None,
 ) -> None:
     """Plan one workload on several fleets or scenario overlays, side by side."""
     from planner.report.export import write_json
@@ -170,7 +176,7 @@ def compare(
         raise InputError("give a scenarios file (--scenarios) or fleets (--fleet A --fleet B ...), not both")
     fleets = fleets_from_scenarios(scenarios) if scenarios else fleets_from_files(fleet)
     result, _ = run_compare(
-        fleets, workload, _objective(objective), qps, solver.value, budget_usd_per_hour, _roles(roles), time_limit
+        fleets, workload, _objective(objective), qps, solver.value, budget_usd_per_hour, _roles(roles), time_limit, engine
     )
     if json_out:
         write_json(result.model_dump(mode="json"), json_out)
@@ -198,6 +204,9 @@ def sweep(
     time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="draw the frontier to FILE.png (needs planner[plot])")] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the sweep as JSON to FILE, or -")] = None,
+    engine: Annotated[
+        Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the fleet's, else vllm)")
+    ] = None,
 ) -> None:
     """Vary one input over a range: the optimum at each point and the cost-throughput frontier."""
     from rich.progress import Progress
@@ -219,7 +228,7 @@ def sweep(
         raise InputError("give --from and --to (with --steps), or --values")
     else:
         points = values_between(start, stop, steps, log)
-    problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles))
+    problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles), engine)
     console = Console(stderr=json_out == "-", width=160)
     with Progress(console=console, transient=True, disable=len(points) < 8) as bar:
         task = bar.add_task(f"sweeping {vary}", total=len(points))
@@ -273,12 +282,20 @@ def estimate(
     context_tokens: Annotated[Optional[int], typer.Option(min=1, max=10_000_000, help="decode context (default: prompt)")] = None,
     dtype: Annotated[Optional[Dtype], typer.Option(help="weight dtype (default: the model's)")] = None,
     kv_dtype: Annotated[Dtype, typer.Option(help="KV-cache dtype")] = Dtype.bf16,
+    engine: Annotated[Optional[str], typer.Option(help="serving engine: vllm, sglang, trtllm or vllm-2023 (default: vllm)")] = None,
+    concurrency: Annotated[
+        Optional[int], typer.Option(min=1, max=100_000, help="also predict a closed-loop benchmark at this client concurrency")
+    ] = None,
+    output_tokens: Annotated[int, typer.Option(min=1, max=10_000_000, help="output tokens per request (with --concurrency)")] = 256,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Print the performance model's numbers for one configuration."""
     from planner.perf.estimate import estimate as run_estimate
 
-    result = run_estimate(gpu, model, tp, batch, prompt_tokens, context_tokens, dtype.value if dtype else None, kv_dtype.value)
+    result = run_estimate(
+        gpu, model, tp, batch, prompt_tokens, context_tokens, dtype.value if dtype else None, kv_dtype.value,
+        engine, concurrency, output_tokens,
+    )
     if json_out:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
     else:
@@ -323,6 +340,9 @@ def simulate(
     load: Annotated[float, typer.Option(help="arrival rate as a multiple of the planned rate")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed (same seed, same result)")] = 0,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the result as JSON to FILE, or -")] = None,
+    engine: Annotated[
+        Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the plan's)")
+    ] = None,
 ) -> None:
     """Replay a plan in a discrete-event simulation: throughput, TTFT/TPOT percentiles, SLO attainment."""
     from planner.report.export import write_json
@@ -332,7 +352,8 @@ def simulate(
     if not 0 < load <= 100:
         raise InputError(f"--load must be in (0, 100] (got {load})")
     result = simulate_files(
-        plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed
+        plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed,
+        engine=engine,
     )
     if json_out:
         write_json(result.model_dump(mode="json"), json_out)
@@ -382,6 +403,7 @@ def model_cmd(
     dtype: Annotated[Optional[Dtype], typer.Option(help="weight dtype (default: the model's)")] = None,
     kv_dtype: Annotated[Dtype, typer.Option(help="KV-cache dtype")] = Dtype.bf16,
     profile: Annotated[Optional[Path], typer.Option(help="efficiency profile from planner calibrate")] = None,
+    engine: Annotated[Optional[str], typer.Option(help="serving engine: vllm, sglang, trtllm or vllm-2023 (default: vllm)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """The performance model over a grid of batch sizes and lengths, with the memory budget."""
@@ -395,7 +417,7 @@ def model_cmd(
         eff = load_profile(profile)
     grid = model_grid(
         gpu, model, tp, _ints(batches, "batches"), _ints(prompts, "prompts"), _ints(contexts, "contexts"),
-        dtype.value if dtype else None, kv_dtype.value, eff,
+        dtype.value if dtype else None, kv_dtype.value, eff, engine,
     )
     if json_out:
         sys.stdout.write(json.dumps(grid.to_dict(), indent=2) + "\n")

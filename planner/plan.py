@@ -17,11 +17,11 @@ from planner import __version__
 from planner.optimize.milp import nic_capacity_gb_s, nic_flow_gb_s
 from planner.optimize.scenarios import Marginal, Outcome
 from planner.optimize.solve import Solution
-from planner.perf.capacity import CapacityTable, Config, batch_quantile
+from planner.perf.capacity import CapacityTable, Config, batch_quantile, mixed_latency
 from planner.perf.queueing import wait_quantile_ms
 from planner.problem import Problem
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SIG = 6  # significant digits of every float in the JSON: stable across solvers and platforms
 
 
@@ -68,6 +68,25 @@ class Cost(_Out):
     usd_per_million_tokens: float | None
 
 
+class EngineUse(_Out):
+    """The serving engine a GPU type is planned for, and where its performance profile comes from."""
+
+    engine: str  # vllm | sglang | trtllm | vllm-2023
+    versions: str  # the versions the profile describes (and the fleet's, if it named one)
+    profile_family: str  # the GPU family whose profile is used
+    fitted_on: str  # the family whose measured rows were fitted (differs when borrowed)
+    borrowed: bool
+    measured_points: int  # rows the fit rests on
+    measured_error: dict[str, dict[str, dict[str, float]]]  # {fitted|held_out: {metric: {median_abs, p90_abs}}}
+    source: str
+    memory_rule: str  # "total" | "free": what the memory fraction is a share of
+    memory_fraction: float
+    memory_flag: str
+    max_num_seqs: int
+    max_batched_tokens: int
+    scheduler: str
+
+
 class GpuUse(_Out):
     gpu: str
     owned: int
@@ -75,6 +94,7 @@ class GpuUse(_Out):
     price_usd_per_hour: float
     price_source: str
     efficiency_source: str
+    engine: EngineUse | None = None
     bought: int = 0  # purchase mode: GPUs the plan buys or rents beyond those owned
     buy_limit: int | None = None  # the most that may be bought (None: not in purchase mode)
     buy_price_usd_per_hour: float | None = None
@@ -315,6 +335,7 @@ def build_plan(
                 price_usd_per_hour=_r(e.price_usd_per_hour),
                 price_source=e.price_source,
                 efficiency_source=e.gpu.efficiency.source,
+                engine=engine_use(e.gpu),
                 bought=sol.bought.get(e.gpu.id, 0),
                 buy_limit=e.buy_max or None,
                 buy_price_usd_per_hour=_r(e.buy_price_usd_per_hour) if e.buy_max else None,
@@ -378,12 +399,20 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
             rho = u * cap.utilisation_cap
             transfer = cap.transfer_ms
             if has_ttft:  # without a TTFT SLO the queue may grow without bound: no prediction
-                queue = wait_quantile_ms(rho, cap.prefill_ms, pct)
+                queue = wait_quantile_ms(rho, cap.prefill_ms, pct) + c.deployment.eff.ttft_fixed_ms
                 ttft = queue + cap.prefill_ms + cap.transfer_ms
         elif c.role == "decode":  # at the SLO percentile of the running batch (as the capacity)
             b = max(1.0, u * cap.batch)
             q = float(batch_quantile(b, pct)) if slo is not None and slo.tpot_ms is not None else b
             tpot = float(c.deployment.decode_step_ms(q, k.prompt_tokens + k.output_tokens / 2))
+        elif c.deployment.engine.chunked:  # prompt chunks share the decodes' steps
+            m = mixed_latency(
+                c.deployment, k.prompt_tokens, k.output_tokens, max(1.0, u * cap.batch), pct,
+                slo is not None and slo.tpot_ms is not None,
+            )
+            tpot = float(m.tpot_ms[0])
+            if has_ttft:
+                queue, ttft = float(m.queue_ms[0]), float(m.ttft_ms[0])
         else:
             b = max(1.0, u * cap.batch)
             phi = u * cap.utilisation_cap
@@ -626,11 +655,37 @@ def _binding(sol: Solution, problem: Problem) -> list[Binding]:
     return out
 
 
+def engine_use(gpu) -> EngineUse | None:
+    r, info = gpu.engine_rules, gpu.profile
+    if info is None:
+        return None
+    error = {
+        k: {m: {q: round(float(x), 4) for q, x in v.items() if q in ("median_abs", "p90_abs")} for m, v in acc.items()}
+        for k, acc in (info.error or {}).items()
+    }
+    return EngineUse(
+        engine=r.id,
+        versions=r.versions,
+        profile_family=info.family,
+        fitted_on=info.fitted_family,
+        borrowed=info.borrowed,
+        measured_points=info.rows,
+        measured_error=error,
+        source=gpu.efficiency.source,
+        memory_rule=r.memory_rule,
+        memory_fraction=r.memory_fraction,
+        memory_flag=r.memory_flag,
+        max_num_seqs=r.max_num_seqs,
+        max_batched_tokens=r.max_batched_tokens,
+        scheduler=r.scheduler,
+    )
+
+
 def _notes(problem: Problem, table: CapacityTable) -> list[str]:
     notes = []
     for e in problem.entries:
         if e.gpu.efficiency.source.startswith("borrowed"):
-            notes.append(f"{e.gpu.id}: efficiency parameters {e.gpu.efficiency.source}")
+            notes.append(f"{e.gpu.id}: {e.gpu.engine_rules.id} efficiency parameters {e.gpu.efficiency.source}")
         if e.network_source != "fleet file":
             notes.append(f"{e.gpu.id}: network {e.gpu.network_gbit_s:g} Gb/s per GPU, {e.network_source}")
     for label, lines in table.tp_notes.items():

@@ -169,15 +169,17 @@ def resolve(
     workload_doc: Located | None | list[Located | None] = None,
     cat: Catalog | None = None,
     qps_target: float | None = None,
+    engine: str | None = None,
 ) -> Problem:
-    """Fleet + one workload, or several (one model each) sharing the fleet."""
+    """Fleet + one workload, or several (one model each) sharing the fleet. `engine` (the
+    command line's --engine) replaces every GPU type's engine."""
     cat = cat or catalog()
     workloads = workload if isinstance(workload, list) else [workload]
     docs = workload_doc if isinstance(workload_doc, list) else [workload_doc] * len(workloads)
     entries = []
     for i, g in enumerate(fleet.gpus):
         where = f"{fleet_doc.where(('gpus', i, 'type'))}: gpus[{i}].type" if fleet_doc else f"gpus[{i}].type"
-        gpu = cat.gpu(g.type, where)
+        gpu = _on_engine(cat, cat.gpu(g.type, where), g, engine, fleet_doc, i)
         if g.efficiency_profile is not None:
             gpu = replace(gpu, efficiency=_profile(g.efficiency_profile, fleet_doc, i))
         gpu = _apply_overrides(gpu, g)
@@ -321,6 +323,25 @@ def _model(workload: WorkloadSpec, doc: Located | None, cat: Catalog) -> Model:
         max_context_tokens=a.max_context_tokens,
         source="workload file (explicit architecture)",
     )
+
+
+def _on_engine(cat: Catalog, gpu: Gpu, g, override: str | None, fleet_doc: Located | None, i: int) -> Gpu:
+    """The GPU type as its engine serves it: the engine's profile for its family and its rules,
+    with the fleet entry's launch settings on top."""
+    choice = g.engine
+    if override is not None:
+        return cat.gpu_on(gpu, override, "--engine")
+    if choice is None:
+        return cat.gpu_on(gpu, None)
+    where = f"{fleet_doc.where(('gpus', i, 'engine'))}: gpus[{i}].engine" if fleet_doc else f"gpus[{i}].engine"
+    gpu = cat.gpu_on(gpu, choice.name, where)
+    rules = gpu.engine
+    changes = {
+        k: getattr(choice, k) for k in ("memory_fraction", "max_num_seqs", "max_batched_tokens") if getattr(choice, k) is not None
+    }
+    if choice.version is not None:
+        changes["versions"] = f"{choice.version} (profile: {rules.versions})"
+    return replace(gpu, engine=replace(rules, **changes)) if changes else gpu
 
 
 def _profile(path: str, fleet_doc: Located | None, i: int):

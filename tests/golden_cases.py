@@ -11,8 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 
+# (fleet, workload, objective, qps[, engine]): the default engine unless a fifth item names one
 CASES = [
     ("h100-a100", "chat-llama70b", None, None),
+    ("h100-a100", "chat-llama70b", None, None, "vllm-2023"),  # old results reproduce
     ("h100-a100", "batch-llama70b", None, None),
     ("h100-a100", "reasoning-qwen32b", None, None),
     ("cloud-mix", "rag-llama8b", None, None),
@@ -23,15 +25,19 @@ CASES = [
 ]
 
 
-def case_name(fleet: str, workload: str, objective: str | None, qps: float | None) -> str:
-    return "__".join(x for x in (fleet, workload, objective, f"qps{qps:g}" if qps else None) if x)
+def case_name(fleet: str, workload: str, objective: str | None, qps: float | None, engine: str | None = None) -> str:
+    return "__".join(x for x in (fleet, workload, objective, f"qps{qps:g}" if qps else None, engine) if x)
 
 
-def plan_document(fleet: str, workload: str, objective: str | None, qps: float | None, solver: str = "highs") -> dict:
+def plan_document(
+    fleet: str, workload: str, objective: str | None, qps: float | None, engine: str | None = None, solver: str = "highs"
+) -> dict:
     from planner.api import plan_files
     from planner.report.export import plan_json
 
-    plan = plan_files(ROOT / "fleets" / f"{fleet}.yaml", ROOT / "workloads" / f"{workload}.yaml", objective, qps, solver)
+    plan = plan_files(
+        ROOT / "fleets" / f"{fleet}.yaml", ROOT / "workloads" / f"{workload}.yaml", objective, qps, solver, engine=engine
+    )
     doc = json.loads(plan_json(plan))
     doc.pop("metadata")
     return doc

@@ -299,3 +299,98 @@ def test_splitwise_file_one_model_json_and_render(tmp_path):
     assert "calibration of h100-sxm, llama-2-70b (fp16) on 94 rows" in out
     assert "llama-2-70b h100-sxm tp2 prefill b64 s512" in out and "excluded: corrupt" in out
     assert "decode_us_per_seq_layer" in out and "catalog median" in out
+
+
+# --- regressions: numpy scalars in the profile, a run-away all-reduce bandwidth ----------------
+def _rows_csv(tmp_path, model_id, eff, tps=(1, 2), factor=lambda tp, phase, b, s: 1.0, name="rows.csv"):
+    """A generic CSV of h100-sxm rows predicted with `eff`, each scaled by `factor(...)`."""
+    cat = catalog()
+    gpu, model = cat.gpu("h100-sxm"), cat.model(model_id)
+    lines = [HEADER]
+    for tp in tps:
+        d = Deployment(gpu, model, tp, "bf16", "bf16", "bf16", eff)
+        for b in (1, 4, 16):
+            for s in (16, 128, 512, 2048):
+                ms = float(d.prefill_ms(s, b)) * factor(tp, "prefill", b, s)
+                lines.append(f"h100-sxm,{model_id},{tp},prefill,{b},{s},,{ms:.6f}")
+        for b in (1, 8, 32, 128):
+            for c in (256, 2048):
+                ms = float(d.decode_step_ms(b, c)) * factor(tp, "decode", b, c)
+                lines.append(f"h100-sxm,{model_id},{tp},decode,{b},,{c},{ms:.6f}")
+    p = tmp_path / name
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_profile_of_a_weight_bound_moe_fit_is_plain_yaml(tmp_path):
+    """The worst prefill row is a weight-bound MoE row, whose predicted time is a numpy scalar
+    (Model.weight_bytes_read): the profile used to fail with RepresenterError (np.float64)."""
+    import numpy as np
+
+    cat = catalog()
+    gpu, model = cat.gpu("h100-sxm"), cat.model("mixtral-8x7b")
+    d = Deployment(gpu, model, 1, "bf16", "bf16", "bf16", TRUE)
+    assert isinstance(d.prefill_ms(16, 1), np.floating)  # the row below is weight-bound
+    worst = (1, "prefill", 1, 16)
+    p = _rows_csv(tmp_path, "mixtral-8x7b", TRUE, factor=lambda *k: 1.3 if k == worst else 1.0)
+    res = calibrate_file(p, "h100-sxm", out=tmp_path / "moe.yaml")
+    worst_row = max((abs(pred / m.latency_ms - 1), m) for m, pred in res.rows if m.phase == "prefill")[1]
+    assert (worst_row.tp, worst_row.batch, worst_row.prompt_tokens) == (1, 1, 16)
+    assert all(type(pred) is float for _, pred in res.rows + res.previous_rows)
+    prof = read_profile(tmp_path / "moe.yaml")
+    assert prof.data["error"]["prefill"]["worst_abs"] == pytest.approx(res.errors()["prefill"].worst_abs_error, abs=1e-4)
+    assert prof.data["error"]["prefill"]["worst_abs"] > 0.1
+    assert load_profile(tmp_path / "moe.yaml").as_vector() == pytest.approx(res.efficiency.as_vector(), rel=1e-5)
+
+
+def test_profile_dict_converts_numpy_scalars():
+    import numpy as np
+
+    from planner.perf.calibrate import _plain
+
+    out = _plain({"a": np.float64(0.5), "b": [np.int64(3), (np.float32(1.5),)], "c": np.bool_(True), "d": "x"})
+    assert out == {"a": 0.5, "b": [3, [1.5]], "c": True, "d": "x"}
+    assert type(out["a"]) is float and type(out["b"][0]) is int and type(out["c"]) is bool
+
+
+def test_rows_faster_than_any_all_reduce_end_at_its_bound(tmp_path):
+    """TP2 rows 30% faster than the model with an infinitely fast all-reduce: the fit used to
+    push allreduce_gb_s to exp(>709) and crash with OverflowError (exit 4). Bounded, it stops at
+    PARAMETER_BOUNDS' upper edge and the result says so; the profile is within range."""
+    from dataclasses import replace
+
+    from planner.perf.calibrate import PARAMETER_BOUNDS
+
+    no_allreduce = replace(TRUE, allreduce_gb_s=1e30)
+    p = _rows_csv(tmp_path, "llama-3.1-8b", no_allreduce, factor=lambda tp, *_: 0.7 if tp == 2 else 1.0)
+    res = calibrate_file(p, "h100-sxm", out=tmp_path / "ar.yaml")
+    assert "allreduce_gb_s" not in res.held
+    assert res.efficiency.allreduce_gb_s == PARAMETER_BOUNDS["allreduce_gb_s"][1]
+    assert "allreduce_gb_s" in res.at_bound
+    assert any(n.startswith("allreduce_gb_s ended at 1e+05, at the edge of its range") for n in res.notes)
+    for n, v in zip(Efficiency.names(), res.efficiency.as_vector()):
+        if n in PARAMETER_BOUNDS:
+            low, high = PARAMETER_BOUNDS[n]
+            assert low <= v <= high, (n, v)
+    d = res.to_dict()
+    assert d["parameters"]["allreduce_gb_s"]["at_bound"] is True and d["parameters"]["mfu"]["at_bound"] is False
+    assert load_profile(tmp_path / "ar.yaml").allreduce_gb_s == PARAMETER_BOUNDS["allreduce_gb_s"][1]
+
+
+def test_bounded_fit_never_overflows_and_names_the_bound():
+    """fit_parameters with bounds: parameters the rows drive without limit stop at their bounds."""
+    from dataclasses import replace
+
+    from planner.perf.calibrate import PARAMETER_BOUNDS
+
+    rows = [replace(m, latency_ms=4.0) for m in load_splitwise() if m.gpu == "h100-sxm"][:20]
+
+    def predict_row(m, eff):  # 5 ms at best, faster the larger mfu and allreduce_gb_s, without limit
+        return 10.0 * (1 + 1 / eff.allreduce_gb_s) * (0.5 / eff.mfu)
+
+    fixed = [n for n in Efficiency.names() if n not in ("mfu", "allreduce_gb_s")]
+    start = catalog().gpu("h100-sxm").efficiency
+    res = fit_parameters(rows, predict_row, start, "", fixed=fixed, projected=True, bounds=PARAMETER_BOUNDS)
+    assert res.efficiency.allreduce_gb_s == PARAMETER_BOUNDS["allreduce_gb_s"][1]
+    assert res.efficiency.mfu == 1.0
+    assert set(res.at_bound) == {"mfu", "allreduce_gb_s"}

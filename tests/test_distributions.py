@@ -15,6 +15,9 @@ from planner.api import load_problem, plan_problem
 from planner.errors import InputError
 from planner.specs.distributions import classes_from_samples, lognormal_bucket_means, read_trace
 
+# figures of the 2023 engine profile (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 TRACES = ROOT / "workloads" / "data" / "azure-llm-inference-2023"
 FLEET = ROOT / "fleets" / "h100-a100.yaml"
 

@@ -45,10 +45,10 @@ def test_same_inputs_same_bytes():
     assert runs[0] == runs[1]
 
 
-@pytest.mark.parametrize("case", CASES[:2], ids=[case_name(*c) for c in CASES[:2]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2]], ids=[case_name(*c) for c in (CASES[0], CASES[2])])
 def test_highs_and_cbc_give_the_same_plan(case):
-    a = plan_document(*case, solver="highs")
-    b = plan_document(*case, solver="cbc")
+    a = plan_document(*case, engine=None, solver="highs")
+    b = plan_document(*case, engine=None, solver="cbc")
     assert a == b
 
 

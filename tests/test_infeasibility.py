@@ -15,6 +15,9 @@ from planner.optimize.solve import solve
 from planner.perf.capacity import build_capacity_table
 from planner.perf.model import Deployment
 
+# figures of the 2023 engine profile (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 CHAT = ROOT / "workloads" / "chat-llama70b.yaml"
 FLEET = ROOT / "fleets" / "h100-a100.yaml"
 

@@ -9,6 +9,9 @@ from golden_cases import ROOT
 from planner.api import load_problem, plan_problem
 from planner.errors import InputError
 
+# figures of the 2023 engine profile (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 FLEET = ROOT / "fleets" / "h100-a100.yaml"
 BIG = ROOT / "workloads" / "assistant-llama70b.yaml"
 SMALL = ROOT / "workloads" / "autocomplete-llama8b.yaml"

@@ -9,6 +9,9 @@ from golden_cases import ROOT
 from planner.api import load_problem, plan_problem
 from planner.optimize.milp import kv_gb_per_request
 
+# figures of the 2023 engine profile (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 CHAT = ROOT / "workloads" / "chat-llama70b.yaml"
 SHORT = ROOT / "workloads" / "short-prompt-llama70b.yaml"
 HALLS = ROOT / "fleets" / "h100-a100-two-halls.yaml"

@@ -9,6 +9,9 @@ import pytest
 from planner.perf.measurements import load_splitwise
 from planner.perf.validate import FITTED_FAMILIES, accuracy, evaluate_defaults, fit_defaults
 
+# figures of the 2023 engine profile (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 MEDIAN_BOUND = 0.15
 WORST_BOUND = 0.40
 

@@ -13,6 +13,9 @@ from conftest import ROOT, write
 from planner.api import load_problem, plan_problem
 from planner.cli import app
 
+# figures of the 2023 engine profile (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 RUN = CliRunner()
 FLEET = str(ROOT / "fleets" / "h100-a100.yaml")
 CHAT = str(ROOT / "workloads" / "chat-llama70b.yaml")

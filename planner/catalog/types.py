@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from planner.perf.efficiency import Efficiency
+from planner.perf.efficiency import Efficiency, EngineRules, ProfileInfo
 
 DTYPE_BYTES = {"fp16": 2.0, "bf16": 2.0, "fp8": 1.0}
 
@@ -30,6 +30,8 @@ class Gpu:
     price_usd_per_hour: float | None
     price_source: str
     efficiency: Efficiency
+    engine: EngineRules | None = None  # the serving engine whose profile `efficiency` is
+    profile: ProfileInfo | None = None  # where `efficiency` comes from
     sources: tuple[str, ...] = ()
     verification: str = ""
     notes: str = ""
@@ -40,6 +42,14 @@ class Gpu:
         if self.scaleup_domain_gpus <= 1:
             return self.gpus_per_node
         return max(1, min(self.scaleup_domain_gpus, self.gpus_per_node))
+
+    @property
+    def engine_rules(self) -> EngineRules:
+        if self.engine is None:  # a Gpu built by hand: the catalog's default engine
+            from planner.catalog import catalog
+
+            return catalog().engine(None)
+        return self.engine
 
     @property
     def tp_over_pcie(self) -> bool:
@@ -109,6 +119,14 @@ class Model:
         bytes_per_param = total / self.total_params
         touched = e * (1 - (1 - k / e) ** np.maximum(tokens, 1.0))
         return (self.total_params - expert_params + per_expert * touched) * bytes_per_param
+
+    @property
+    def routed_params_per_token(self) -> float:
+        """Parameters of the routed experts one token runs through (0 for a dense model)."""
+        if self.moe is None or self.moe.experts <= self.moe.experts_per_token:
+            return 0.0
+        e, k = self.moe.experts, self.moe.experts_per_token
+        return (self.total_params - self.active_params) / (e - k) * k
 
     def kv_bytes_per_token(self, kv_dtype: str) -> float:
         return self.kv_bytes_per_token_bf16 * DTYPE_BYTES[kv_dtype] / 2.0

@@ -17,6 +17,11 @@ determine keep their previous value and are reported as held:
     A100's all-reduce bandwidth drops to 23 GB/s and its TP8 prefill errors reach 100%; its
     decode overhead drops to zero against a lower MBU and its TP8 decode errors grow from 5% to 25%.
 
+Every free parameter stays within `PARAMETER_BOUNDS` during the fit (`fit_parameters(...,
+bounds=...)`): rows that no value in range explains (TP>1 rows faster than any all-reduce
+bandwidth allows) leave a parameter at a bound, which the result names (`at_bound`, and a
+note) instead of the fit running away.
+
 The result holds every row with its measured and predicted latency and its relative error,
 the median and worst |error| per phase, before (catalog values) and after the fit.
 
@@ -45,6 +50,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from planner.catalog import catalog
@@ -71,6 +77,10 @@ PARAMETER_BOUNDS = {
     "prefill_overhead_us_per_layer": (0.0, 1e5),
     "decode_overhead_us_per_layer": (0.0, 1e5),
     "decode_us_per_seq_layer": (0.0, 1e4),
+    "ttft_queue_factor": (0.001, 1e3),
+    "ttft_burst_share": (0.0, 1.0),
+    "ttft_fixed_ms": (0.0, 1e5),
+    "moe_mfu_factor": (0.001, 1.0),
 }
 
 
@@ -102,6 +112,7 @@ class CalibrationResult:
     rows: list[tuple[Measurement, float]]  # every row of this GPU (and model), fitted prediction ms
     previous_rows: list[tuple[Measurement, float]]  # the same rows predicted with `previous`
     held: tuple[str, ...] = ()  # parameters kept at their start value
+    at_bound: tuple[str, ...] = ()  # fitted parameters that ended at an edge of their range
     notes: tuple[str, ...] = ()
     source_file: str = ""
     source_sha256: str = ""
@@ -135,7 +146,7 @@ class CalibrationResult:
                 "rows_excluded": self.rows_excluded,
             },
             "parameters": {
-                n: {"fitted": v, "previous": p, "held": n in self.held}
+                n: {"fitted": v, "previous": p, "held": n in self.held, "at_bound": n in self.at_bound}
                 for n, v, p in zip(Efficiency.names(), self.efficiency.as_vector(), self.previous.as_vector())
             },
             "previous_source": self.previous.source,
@@ -197,7 +208,8 @@ def calibrate(
     def predict_row(m: Measurement, eff: Efficiency) -> float:
         d = Deployment(gpu, models[m.model], m.tp, dtype, dtype, cdt, eff)
         if m.phase == "prefill":
-            return d.prefill_ms(m.prompt_tokens, m.batch)
+            # float(): a weight-bound MoE row's time is a numpy scalar (Model.weight_bytes_read)
+            return float(d.prefill_ms(m.prompt_tokens, m.batch))
         return float(d.decode_step_ms(m.batch, m.context_tokens))
 
     start = start or gpu.efficiency
@@ -211,11 +223,16 @@ def calibrate(
         )
     scope = f"{gpu.id}" + (f", {model_id}" if model_id else "")
     source = f"calibrated on {len(used)} measured rows of {Path(source_file).name or 'measurements'} ({scope}, {dtype})"
-    fit = fit_parameters(mine, predict_row, start, source, fixed=held, projected=True)
+    fit = fit_parameters(mine, predict_row, start, source, fixed=held, projected=True, bounds=PARAMETER_BOUNDS)
+    at_bound = []
     for n, v in zip(Efficiency.names(), fit.efficiency.as_vector()):
+        if n in held or n not in PARAMETER_BOUNDS:
+            continue
         low, high = PARAMETER_BOUNDS[n]
-        if n not in held and (v <= max(low * 1.001, 1e-3) or v >= high * 0.999):
-            notes.append(f"{n} ended at {v:.4g}, at the edge of its range [{low:g}, {high:g}]")
+        if n in fit.at_bound or v <= max(low * 1.001, 1e-3) or v >= high * 0.999:
+            at_bound.append(n)
+            why = ": no value in range explains the rows (check them)" if n in fit.at_bound else ""
+            notes.append(f"{n} ended at {v:.4g}, at the edge of its range [{low:g}, {high:g}]{why}")
     previous = gpu.efficiency
     return CalibrationResult(
         gpu=gpu.id,
@@ -226,6 +243,7 @@ def calibrate(
         rows=fit.rows,
         previous_rows=[(m, predict_row(m, previous)) for m in mine],
         held=tuple(held),
+        at_bound=tuple(at_bound),
         notes=tuple(notes),
         source_file=source_file,
     )
@@ -283,11 +301,28 @@ def calibrate_file(
     return res
 
 
+def _plain(value: Any) -> Any:
+    """`value` with every number a plain Python int or float (numpy scalars, e.g. the prefill time
+    of a weight-bound MoE row, have no YAML representation), recursively through dicts, lists
+    and tuples."""
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    return value
+
+
 def profile_dict(result: CalibrationResult) -> dict[str, Any]:
     def rounded(eff: Efficiency) -> dict[str, float]:
         return {n: float(f"{v:.6g}") for n, v in zip(eff.names(), eff.as_vector())}
 
-    return {
+    return _plain({
         "profile": PROFILE_KIND,
         "gpu": result.gpu,
         "model": result.model,
@@ -306,7 +341,7 @@ def profile_dict(result: CalibrationResult) -> dict[str, Any]:
         },
         "efficiency": rounded(result.efficiency),
         "previous": rounded(result.previous) | {"source": result.previous.source},
-    }
+    })
 
 
 def write_profile(result: CalibrationResult, path: str | Path) -> None:

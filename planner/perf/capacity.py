@@ -1,7 +1,7 @@
 """Per-instance capacities: how many requests per second of each class one instance of a
 configuration (GPU type, TP degree, role) serves within the SLOs.
 
-    prefill    prompts are packed into passes of up to MAX_BATCHED_TOKENS tokens; the instance
+    prefill    prompts are packed into passes of up to the engine's max_batched_tokens; the instance
                is an M/D/1 queue whose utilisation cap keeps the TTFT percentile (queueing +
                prefill + KV transfer) within the SLO. capacity = ρ · batch / T_prefill.
     decode     continuous batching: the largest mean batch b whose KV fits (full prompt + output
@@ -35,13 +35,11 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.catalog.types import Gpu
-from planner.perf.model import GPU_MEMORY_UTILIZATION, MAX_BATCHED_TOKENS, Deployment
+from planner.perf.model import Deployment
 from planner.perf.queueing import max_utilisation, wait_quantile_ms, wait_quantile_ms_array
 from planner.problem import PlanClass, Problem, Served
 
 ROLES = ("prefill", "decode", "colocated")
-# vLLM's default max_num_seqs: the scheduler runs at most this many sequences per step
-MAX_NUM_SEQS = 256
 
 
 @dataclass(frozen=True)
@@ -153,7 +151,7 @@ def _add_served(table: CapacityTable, problem: Problem, served: Served) -> None:
             if d.kv_budget_bytes < need:
                 notes.append(
                     f"TP{tp} does not fit: {d.weight_bytes_per_gpu / 1e9:.1f} GB weights per GPU + workspace "
-                    f"leave {max(d.kv_budget_bytes, 0) / 1e9:.1f} GB of {gpu.mem_bytes * GPU_MEMORY_UTILIZATION / 1e9:.1f} GB "
+                    f"leave {max(d.kv_budget_bytes, 0) / 1e9:.1f} GB of {d.usable_bytes_per_gpu / 1e9:.1f} GB "
                     f"for KV, one {longest:g}-token request needs {need / 1e9:.2f} GB"
                 )
                 continue
@@ -175,7 +173,7 @@ def _fits_nowhere(model_id: str, gpu: Gpu, largest: Deployment | None, longest: 
         return f"{model_id} fits on no {gpu.id} configuration: no TP degree allowed"
     d = largest
     need = d.weight_bytes_per_gpu + d.activation_workspace_bytes + longest * d.kv_bytes_per_token_per_gpu
-    have = gpu.mem_bytes * GPU_MEMORY_UTILIZATION
+    have = d.usable_bytes_per_gpu
     return (
         f"{model_id} fits on no {gpu.id} configuration: at TP{d.tp}, the most its node allows, one "
         f"{longest:g}-token request needs {need / 1e9:.1f} GB per GPU ({d.weight_bytes_per_gpu / 1e9:.1f} GB of "
@@ -202,8 +200,8 @@ def _slo(served: Served) -> tuple[float | None, float | None, float]:
     return s.ttft_ms, s.tpot_ms, s.percentile
 
 
-def _prompt_batches(s: float) -> list[int]:
-    most = max(1, int(MAX_BATCHED_TOKENS // s))
+def _prompt_batches(d: Deployment, s: float) -> list[int]:
+    most = max(1, int(d.max_batched_tokens // s))
     out, b = [], 1
     while b < most:
         out.append(b)
@@ -220,7 +218,7 @@ def _prefill(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
     transfer_ms = kv_bytes / (d.tp * d.gpu.network_gbit_s * 1e9 / 8) * 1e3
     best = ClassCapacity(0.0, kv_bytes=kv_bytes, transfer_ms=transfer_ms)
     fastest = math.inf
-    for b in _prompt_batches(s):
+    for b in _prompt_batches(d, s):
         if b * s > d.max_tokens_in_cache():
             break
         service = d.prefill_ms(s, b)
@@ -228,13 +226,13 @@ def _prefill(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
         if ttft is None:
             rho, limit = 1.0, "saturated (no TTFT SLO)"
         else:
-            rho = max_utilisation(service, ttft - service - transfer_ms, pct)
+            rho = max_utilisation(service, ttft - service - transfer_ms - d.eff.ttft_fixed_ms, pct)
             limit = "ttft-slo"
         rate = rho * b / service * 1e3
         if rate > best.rate_per_s:
             wait = wait_quantile_ms(rho, service, pct) if rho < 1 else 0.0
             best = ClassCapacity(
-                rate, b, service, 0.0, rho, wait + service + transfer_ms, 0.0, transfer_ms, kv_bytes, limit
+                rate, b, service, 0.0, rho, wait + service + transfer_ms + d.eff.ttft_fixed_ms, 0.0, transfer_ms, kv_bytes, limit
             )
     if best.rate_per_s == 0.0:
         reason = (
@@ -247,7 +245,7 @@ def _prefill(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
 
 
 def _decode_batches(d: Deployment, c: PlanClass) -> np.ndarray:
-    most = min(d.max_batch(c.prompt_tokens + c.output_tokens), MAX_NUM_SEQS)
+    most = min(d.max_batch(c.prompt_tokens + c.output_tokens), d.max_num_seqs)
     return np.arange(1, most + 1, dtype=float)
 
 
@@ -274,7 +272,7 @@ def _headroom(d: Deployment, c: PlanClass, served: Served, b: np.ndarray) -> tup
     if tpot is None:
         return b, np.ones_like(b, dtype=bool)
     q = batch_quantile(b, pct)
-    return q, q <= min(d.max_batch(c.prompt_tokens + c.output_tokens), MAX_NUM_SEQS)
+    return q, q <= min(d.max_batch(c.prompt_tokens + c.output_tokens), d.max_num_seqs)
 
 
 def _decode(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
@@ -293,27 +291,115 @@ def _decode(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
         return ClassCapacity(0.0, reason=f"decode step at batch 1 takes {step[0]:.1f} ms > TPOT SLO {tpot:g} ms")
     rate = np.where(ok, b / (step * c.output_tokens) * 1e3, 0.0)
     i = int(np.argmax(rate))
-    limit = _batch_limit(i, len(b), ok, fits)
+    limit = _batch_limit(d, i, len(b), ok, fits)
     return ClassCapacity(float(rate[i]), int(b[i]), 0.0, float(step[i]), 0.0, 0.0, float(seen[i]), limit=limit)
 
 
-def _batch_limit(i: int, n: int, ok: np.ndarray, fits: np.ndarray) -> str:
+def _batch_limit(d: Deployment, i: int, n: int, ok: np.ndarray, fits: np.ndarray) -> str:
     if i + 1 < n and not ok[i + 1]:
         return "slo" if fits[i + 1] else "memory"
-    if n == MAX_NUM_SEQS:
+    if n == d.max_num_seqs:
         return "max-num-seqs"
     return "memory"
 
 
 def _colocated(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
-    """Best over prompts-per-pass n (packing amortises the pass cost but lengthens TTFT)."""
+    if d.engine.chunked:
+        return _colocated_mixed(d, c, served)
+    return _colocated_passes(d, c, served)
+
+
+def _colocated_mixed(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
+    """Chunked prefill / in-flight batching: every step carries the running decodes and prompt
+    tokens up to the token budget N (`Deployment.step_ms`). At a mean batch b of decodes
+    (rate r = b / (o·τ), Little) a step carries p = r·s·τ = b·s/o prompt tokens on average, so
+    the mean step is τ(b) = step(b, p) explicitly and TPOT = τ. A prompt needs max(1, s/(N-b))
+    steps that carry its chunks, τ_pf = step(b, min(s, N-b)) each; it queues for the budget as
+    an M/D/1 queue at utilisation u = p/(N-b). TTFT = wait at the SLO percentile + its chunk
+    steps + half a step in flight + the engine's fixed first-token latency. Memory and TPOT at
+    the batch's SLO percentile, as for decode."""
+    ttft, tpot, pct = _slo(served)
+    s, o = c.prompt_tokens, c.output_tokens
+    b = _decode_batches(d, c)
+    if len(b) == 0:
+        return ClassCapacity(0.0, reason="the request's KV does not fit")
+    budget = float(d.max_batched_tokens)
+    m = mixed_latency(d, s, o, b, pct, tpot is not None)
+    step, seen_tpot, ttft_pred, tau_pf, p = m.step_ms, m.tpot_ms, m.ttft_ms, m.chunk_step_ms, m.prompt_tokens_per_step
+    fits = m.fits
+    if tpot is not None:
+        q = batch_quantile(b, pct)
+        fits = fits & ((b <= 1) | (q <= min(d.max_batch(s + o), d.max_num_seqs)))
+    ok = fits.copy()
+    if tpot is not None:
+        ok &= seen_tpot <= tpot
+    if ttft is not None:
+        ok &= ttft_pred <= ttft
+    if not ok.any():
+        if not fits[0]:
+            reason = f"a {s:g}-token prompt does not fit the {budget:g}-token step budget beside the decodes"
+        elif tpot is not None and seen_tpot[0] > tpot:
+            reason = f"TPOT with prompt chunks at batch 1 is {seen_tpot[0]:.1f} ms > SLO {tpot:g} ms"
+        else:
+            reason = f"TTFT at batch 1 is {ttft_pred[0]:.0f} ms > SLO {ttft:g} ms"
+        return ClassCapacity(0.0, reason=reason)
+    rate = np.where(ok, b / (step * o) * 1e3, 0.0)
+    i = int(np.argmax(rate))
+    phi = float(p[i] / (b[i] + p[i]))  # share of the step's tokens that are prompt tokens
+    return ClassCapacity(
+        float(rate[i]),
+        int(b[i]),
+        float(tau_pf[i]),
+        float(step[i]),
+        phi,
+        float(ttft_pred[i]),
+        float(seen_tpot[i]),
+        limit=_batch_limit(d, i, len(b), ok, fits),
+    )
+
+
+@dataclass(frozen=True)
+class MixedLatency:
+    """Latencies of a chunked-prefill / in-flight-batching colocated instance at mean decode
+    batches b (arrays over b)."""
+
+    step_ms: np.ndarray  # the mean step
+    tpot_ms: np.ndarray  # the step at the batch's SLO percentile
+    ttft_ms: np.ndarray  # wait (percentile) + chunk steps + half a step + fixed latency
+    queue_ms: np.ndarray  # the wait for the token budget and the fixed latency
+    chunk_step_ms: np.ndarray  # a step that carries this prompt's chunk
+    prompt_tokens_per_step: np.ndarray
+    fits: np.ndarray  # the budget keeps up with the prompt tokens arriving
+
+
+def mixed_latency(d: Deployment, s: float, o: float, b, pct: float, headroom: bool) -> MixedLatency:
+    """See `_colocated_mixed`; `headroom`: TPOT at the batch's SLO percentile (a TPOT SLO)."""
+    b = np.atleast_1d(np.asarray(b, dtype=float))
+    ctx = s + o / 2
+    budget = float(d.max_batched_tokens)
+    p = b * s / o
+    step = np.asarray(d.step_ms(b, ctx, p, s), dtype=float)
+    avail = budget - b
+    fits = (avail > 0) & (p < avail)
+    q = batch_quantile(b, pct) if headroom else b
+    seen = np.asarray(d.step_ms(q, ctx, q * s / o, s), dtype=float)
+    safe = np.maximum(avail, 1.0)
+    tau_pf = np.asarray(d.step_ms(b, ctx, np.minimum(s, safe), s), dtype=float)
+    service = np.maximum(1.0, s / safe) * tau_pf
+    u = np.where(fits, p / safe, 1.0)
+    queue = wait_quantile_ms_array(u, 1.0, pct) * service + 0.5 * step + d.eff.ttft_fixed_ms
+    return MixedLatency(step, seen, queue + service, queue, tau_pf, p, fits)
+
+
+def _colocated_passes(d: Deployment, c: PlanClass, served: Served) -> ClassCapacity:
+    """A prefill-first scheduler (vLLM 2023): best over prompts-per-pass n (packing amortises the pass cost but lengthens TTFT)."""
     b = _decode_batches(d, c)
     if len(b) == 0:
         return ClassCapacity(0.0, reason="the request's KV does not fit")
     step = d.decode_step_ms(b, c.prompt_tokens + c.output_tokens / 2)  # the same for every n
     best: ClassCapacity | None = None
     in_cache = d.max_tokens_in_cache()
-    for n in _prompt_batches(c.prompt_tokens):
+    for n in _prompt_batches(d, c.prompt_tokens):
         if n * c.prompt_tokens > in_cache:
             break
         cap = _colocated_at(d, c, served, n, b, step)
@@ -341,7 +427,7 @@ def _colocated_at(
     q, fits = b, np.full(len(b), True)
     if tpot is not None:
         q = batch_quantile(b, pct, phi)
-        fits = (b <= 1) | (q <= min(d.max_batch(s + o), MAX_NUM_SEQS))
+        fits = (b <= 1) | (q <= min(d.max_batch(s + o), d.max_num_seqs))
     seen_tpot = d.decode_step_ms(q, s + o / 2) + q * unit_ms / o
     ok = fits.copy() if tpot is None else fits & (seen_tpot <= tpot)
     ttft_pred = wait_quantile_ms_array(phi, pass_ms, pct) + pass_ms + step
@@ -363,5 +449,5 @@ def _colocated_at(
         float(phi[i]),
         float(ttft_pred[i]),
         float(seen_tpot[i]),
-        limit=_batch_limit(i, len(b), ok, fits),
+        limit=_batch_limit(d, i, len(b), ok, fits),
     )

@@ -8,7 +8,7 @@ Jacobian. Small problems (tens of rows, seven parameters): numpy only.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,12 +22,16 @@ from planner.perf.model import Deployment
 # A100/H100 measures at about 90% of the datasheet figure (STREAM-like copy kernels), and without
 # the cap the A100 fit trades MBU against the decode overhead and lands on an implausible 1.0
 _CAP = {"mfu": 1.0, "mbu": 0.9}
+# largest exponent taken (exp(709.78) overflows a float): an unbounded parameter that runs away
+# saturates at ~1e304 instead of raising OverflowError
+_MAX_EXP = 700.0
 
 
 @dataclass(frozen=True)
 class FitResult:
     efficiency: Efficiency
     rows: list[tuple[Measurement, float]]  # (measurement, predicted ms)
+    at_bound: tuple[str, ...] = ()  # free parameters that ended at an edge of their range (cap or bound)
 
     def errors(self, phase: str) -> list[float]:
         return [abs(p / m.latency_ms - 1) for m, p in self.rows if m.phase == phase and not m.excluded]
@@ -64,6 +68,7 @@ def fit_parameters(
     fixed: Sequence[str] = (),
     iterations: int = 200,
     projected: bool = False,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
 ) -> FitResult:
     """Levenberg-Marquardt on log(predicted / measured) over the rows not `excluded`.
 
@@ -74,6 +79,15 @@ def fit_parameters(
     parameter that overshoots stays there. `projected=True` keeps it at the cap instead and
     differentiates downwards there, so the fit can leave the cap again (calibration uses this;
     `make fit` keeps the original iteration, whose defaults are shipped).
+
+    `bounds` ({name: (low, high)}, e.g. calibrate's PARAMETER_BOUNDS) confines every free
+    parameter to its range during the fit: each step is projected onto the box in log space
+    (a lower bound of 0 becomes `high`·1e-12, zero for every practical purpose), a parameter
+    at its upper bound is differentiated downwards and one at its lower bound upwards, so it
+    can leave the bound again. Rows no finite parameter value can explain (an all-reduce
+    faster than any bandwidth) then end at a bound, named in `FitResult.at_bound`, instead of
+    running away to an overflow. Without `bounds` the exponent is still clipped (no
+    OverflowError) and a step whose predictions are not finite is rejected.
     """
     used = [m for m in rows if not m.excluded]
     names = Efficiency.names()
@@ -84,35 +98,59 @@ def fit_parameters(
     if len(used) < len(free):
         raise ValueError(f"{len(used)} usable rows cannot fit {len(free)} parameters")
     base = np.log(np.maximum(np.array(start.as_vector(), dtype=float), 1e-6))
+    # value range per parameter (the caps, intersected with `bounds`) and its log-space box
+    box = {n: (0.0, _CAP.get(n, math.inf)) for n in names}
+    if bounds is not None:
+        for n, (low, high) in bounds.items():
+            if n in box:
+                box[n] = (max(float(low), 0.0), min(float(high), box[n][1]))
+    lows = np.array([_log_floor(*box[names[i]]) if bounds is not None else -np.inf for i in free])
+    caps = np.array([math.log(box[names[i]][1]) if math.isfinite(box[names[i]][1]) else np.inf for i in free])
+    confined = projected or bounds is not None
 
     def to_eff(theta: np.ndarray) -> Efficiency:
         full = base.copy()
         full[free] = theta
         vals = []
         for n, x, v0 in zip(names, full, start.as_vector()):
-            v = v0 if n in fixed else math.exp(x)  # held values stay exact (no exp(log) round-off)
-            vals.append(min(v, _CAP[n]) if n in _CAP else v)
+            if n in fixed:
+                vals.append(v0)  # held values stay exact (no exp(log) round-off)
+                continue
+            v = math.exp(min(float(x), _MAX_EXP))
+            if n in _CAP:
+                v = min(v, _CAP[n])
+            if bounds is not None:
+                v = min(max(v, box[n][0]), box[n][1])  # exactly within the range (no exp(log) round-off)
+            vals.append(v)
         return Efficiency.from_vector(vals, source)
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         eff = to_eff(theta)
-        return np.array([math.log(predict_row(m, eff) / m.latency_ms) for m in used])
-
-    caps = np.array([math.log(_CAP.get(names[i], math.inf)) if names[i] in _CAP else np.inf for i in free])
+        out = []
+        for m in used:
+            p = float(predict_row(m, eff))
+            if not (p > 0 and math.isfinite(p)):
+                return np.full(len(used), np.inf)  # a step this far out is rejected
+            out.append(math.log(p / m.latency_ms))
+        return np.array(out)
 
     def project(theta: np.ndarray) -> np.ndarray:
-        return np.minimum(theta, caps) if projected else theta
+        return np.clip(theta, lows, caps) if confined else theta
 
     theta = project(base[free].copy())
     lam = 1e-2
     r = residuals(theta)
     cost = float(r @ r)
     for _ in range(iterations):
+        if not math.isfinite(cost):
+            break
         jac = np.empty((len(r), len(theta)))
         for i in range(len(theta)):
             step = np.zeros_like(theta)
-            step[i] = -1e-5 if projected and theta[i] >= caps[i] else 1e-5
+            step[i] = -1e-5 if confined and theta[i] >= caps[i] else 1e-5
             jac[:, i] = (residuals(theta + step) - r) / step[i]
+        if not np.all(np.isfinite(jac)):
+            jac = np.nan_to_num(jac, nan=0.0, posinf=0.0, neginf=0.0)
         jtj = jac.T @ jac
         grad = jac.T @ r
         improved = False
@@ -130,4 +168,17 @@ def fit_parameters(
         if not improved or np.max(np.abs(delta)) < 1e-7:
             break
     eff = to_eff(theta)
-    return FitResult(eff, [(m, predict_row(m, eff)) for m in rows])
+    at_bound = tuple(
+        names[i]
+        for i, x, lo, hi in zip(free, theta, lows, caps)
+        if (math.isfinite(hi) and x >= hi - 1e-9) or (math.isfinite(lo) and x <= lo + 1e-9)
+    )
+    return FitResult(eff, [(m, predict_row(m, eff)) for m in rows], at_bound)
+
+
+def _log_floor(low: float, high: float) -> float:
+    """The lower edge of a parameter's box in log space: log(low), or for a bound of 0 a value
+    12 orders of magnitude below `high` (log space cannot reach 0; this is zero in effect)."""
+    if low > 0:
+        return math.log(low)
+    return math.log(high) - 12 * math.log(10) if math.isfinite(high) and high > 0 else -np.inf

@@ -10,7 +10,7 @@
 Every cell carries its time even where the shape does not fit, and a `limit` that says why it
 does not: "weights" (the weights alone exceed the usable memory), "kv-cache" (batch x tokens
 exceeds the tokens the KV cache holds), "max-context" (longer than the model's context window).
-The engine's scheduler cap (MAX_NUM_SEQS running sequences) is reported, not enforced.
+The engine's scheduler cap (`max_num_seqs` running sequences) is reported, not enforced.
 Dtypes and their errors are `estimate.resolve_deployment`'s.
 """
 
@@ -21,10 +21,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from planner.errors import InputError
-from planner.perf.capacity import MAX_NUM_SEQS
 from planner.perf.efficiency import Efficiency
 from planner.perf.estimate import resolve_deployment
-from planner.perf.model import GPU_MEMORY_UTILIZATION, Deployment
+from planner.perf.model import Deployment
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class MemoryBudget:
     kv_bytes_per_token_per_gpu: float
     max_tokens_in_cache: int
     max_batch_by_context: dict[int, int]  # context length -> requests whose KV fits at once
-    max_num_seqs: int = MAX_NUM_SEQS
+    max_num_seqs: int = 0  # the engine's scheduler cap
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ class ModelGrid:
                 "max_batch_by_context": {str(c): b for c, b in m.max_batch_by_context.items()},
                 "max_num_seqs": m.max_num_seqs,
             },
-            "efficiency": dict(zip(Efficiency.names(), d.eff.as_vector())) | {"source": d.eff.source},
+            "efficiency": {n: getattr(d.eff, n) for n in Efficiency.all_names()} | {"source": d.eff.source},
         }
 
 
@@ -117,6 +116,7 @@ def model_grid(
     weight_dtype: str | None = None,
     kv_dtype: str = "bf16",
     efficiency: Efficiency | None = None,
+    engine: str | None = None,
 ) -> ModelGrid:
     """Prefill and decode times over batches x lengths, and the memory budget.
 
@@ -125,7 +125,7 @@ def model_grid(
         bad = [v for v in values if int(v) != v or v < 1]
         if bad or not values:
             raise InputError(f"{name}: expected whole numbers >= 1, got {list(values) or 'none'}")
-    d = resolve_deployment(gpu_id, model_id, tp, weight_dtype, kv_dtype)
+    d = resolve_deployment(gpu_id, model_id, tp, weight_dtype, kv_dtype, engine)
     if efficiency is not None:
         d = replace(d, eff=efficiency)
     cache = d.max_tokens_in_cache()
@@ -152,7 +152,8 @@ def model_grid(
             row.append(Cell(b, c, ms, b / ms * 1e3, limit(b, c)))
         decode.append(row)
     memory = MemoryBudget(
-        usable_bytes_per_gpu=d.gpu.mem_bytes * GPU_MEMORY_UTILIZATION,
+        usable_bytes_per_gpu=d.usable_bytes_per_gpu,
+        max_num_seqs=d.max_num_seqs,
         weight_bytes_per_gpu=d.weight_bytes_per_gpu,
         workspace_bytes_per_gpu=d.activation_workspace_bytes,
         kv_budget_bytes_per_gpu=d.kv_budget_bytes,

@@ -31,16 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.catalog.types import Gpu, Model
-from planner.perf.efficiency import Efficiency
+from planner.perf.efficiency import Efficiency, EngineRules
 
 ACTIVATION_BYTES = 2.0  # activations travel in 16-bit between layers (bf16/fp16)
-
-# vLLM's default gpu_memory_utilization: the engine claims 90% of device memory; the rest is
-# CUDA context, NCCL buffers and allocator slack (vLLM docs, EngineArgs).
-GPU_MEMORY_UTILIZATION = 0.90
-# Activation workspace is sized for one scheduler step of this many tokens (vLLM's default
-# max_num_batched_tokens for chunked prefill is 8192 on large GPUs).
-MAX_BATCHED_TOKENS = 8192
 
 
 @dataclass(frozen=True)
@@ -54,6 +47,20 @@ class Deployment:
     kv_dtype: str
     compute_dtype: str  # the dtype whose peak FLOP/s prefill GEMMs run at
     eff: Efficiency
+
+    # --- the engine ------------------------------------------------------------------------
+    @property
+    def engine(self) -> EngineRules:
+        """The serving engine's rules (memory, batch, scheduler), carried by the GPU type."""
+        return self.gpu.engine_rules
+
+    @property
+    def max_num_seqs(self) -> int:
+        return self.engine.max_num_seqs
+
+    @property
+    def max_batched_tokens(self) -> int:
+        return self.engine.max_batched_tokens
 
     # --- sizes -------------------------------------------------------------------------
     @property
@@ -75,16 +82,23 @@ class Deployment:
     def activation_workspace_bytes(self) -> float:
         m = self.model
         per_token = (4 * m.hidden + 2 * m.intermediate / self.tp) * ACTIVATION_BYTES
-        return MAX_BATCHED_TOKENS * per_token
+        return self.max_batched_tokens * per_token
+
+    @property
+    def usable_bytes_per_gpu(self) -> float:
+        """Memory the engine lets weights, workspace and KV cache use: a share of the device
+        (vLLM gpu_memory_utilization, SGLang mem_fraction_static), or everything, with the KV
+        cache then taking a share of what is left (TensorRT-LLM free_gpu_memory_fraction)."""
+        e = self.engine
+        return self.gpu.mem_bytes * (e.memory_fraction if e.memory_rule == "total" else 1.0)
 
     @property
     def kv_budget_bytes(self) -> float:
         """Memory left for the KV cache on each GPU (may be negative: the model does not fit)."""
-        return (
-            self.gpu.mem_bytes * GPU_MEMORY_UTILIZATION
-            - self.weight_bytes_per_gpu
-            - self.activation_workspace_bytes
-        )
+        left = self.usable_bytes_per_gpu - self.weight_bytes_per_gpu - self.activation_workspace_bytes
+        if self.engine.memory_rule == "free" and left > 0:
+            return left * self.engine.memory_fraction
+        return left
 
     def max_tokens_in_cache(self) -> int:
         return max(0, int(self.kv_budget_bytes // self.kv_bytes_per_token_per_gpu))
@@ -108,9 +122,9 @@ class Deployment:
         if t == 1:
             return 0.0, 0.0
         e, n = self.eff, 2 * self.model.layers
-        bus_gb_s = e.allreduce_gb_s
+        bus_gb_s = e.allreduce_gb_s  # the engine profile's effective rate on this interconnect
         if self.gpu.tp_over_pcie and self.gpu.pcie_gb_s_bidir:
-            bus_gb_s = min(bus_gb_s, self.gpu.pcie_gb_s_bidir / 2)  # one direction of the PCIe link
+            bus_gb_s = min(bus_gb_s, self.gpu.pcie_gb_s_bidir / 2)  # at most one direction of the PCIe link
         latency = n * math.log2(t) * e.allreduce_latency_us * 1e-3
         bandwidth = n * 2 * (t - 1) / t * message_bytes / (bus_gb_s * 1e9) * 1e3
         return latency, bandwidth
@@ -119,8 +133,8 @@ class Deployment:
     def prefill_ms(self, prompt_tokens: float, batch: int = 1) -> float:
         m, e, t = self.model, self.eff, self.tp
         s = float(prompt_tokens)
-        flops = batch * (2 * m.active_params * s + 2 * m.layers * s * s * m.attention_dim)
-        compute_s = flops / (t * self.flops_per_s * e.mfu)
+        attn = batch * 2 * m.layers * s * s * m.attention_dim / (t * self.flops_per_s * e.mfu)
+        compute_s = self._gemm_s(batch * s) + attn
         weights_s = self.model.weight_bytes_read(self.weight_dtype, batch * s) / t / (
             self.bw_bytes_per_s * e.mbu
         )
@@ -130,6 +144,40 @@ class Deployment:
         # passes pay it: the larger of the two shows (this fits the TP4/TP8 rows best)
         return max(compute_s, weights_s) * 1e3 + max(bandwidth, overhead + latency)
 
+    def _gemm_s(self, tokens):
+        """Seconds of weight-GEMM math for `tokens` tokens: dense layers at mfu, the routed
+        experts of an MoE model at mfu x moe_mfu_factor (grouped GEMMs)."""
+        m, e = self.model, self.eff
+        rate = self.tp * self.flops_per_s * e.mfu
+        expert = m.routed_params_per_token
+        return 2 * (m.active_params - expert) * tokens / rate + 2 * expert * tokens / (rate * e.moe_mfu_factor)
+
+    def step_ms(self, batch, context_tokens, prefill_tokens=0.0, prompt_tokens=1.0):
+        """One step of a chunked-prefill scheduler: `batch` running decodes at mean context
+        `context_tokens`, plus `prefill_tokens` prompt tokens (chunks of prompts of
+        `prompt_tokens` tokens) in the same forward pass. Numbers or numpy arrays.
+
+        The prompt tokens share the step's weight reads with the decodes (one GEMM over
+        b + p rows), add their attention math and their share of the all-reduce traffic, and
+        a step carrying a whole prompt pays the per-layer prefill cost once. With no prefill
+        tokens this is `decode_step_ms`."""
+        m, e, t = self.model, self.eff, self.tp
+        b = np.asarray(batch, dtype=float)
+        p = np.asarray(prefill_tokens, dtype=float)
+        s = np.asarray(prompt_tokens, dtype=float)
+        tokens = b + p
+        weights_s = self.model.weight_bytes_read(self.weight_dtype, tokens) / t / (self.bw_bytes_per_s * e.mbu)
+        attn_s = 2 * m.layers * p * s * m.attention_dim / (t * self.flops_per_s * e.mfu)
+        compute_s = self._gemm_s(tokens) + attn_s
+        kv_s = b * context_tokens * self.kv_bytes_per_token_per_gpu / (self.bw_bytes_per_s * e.mbu)
+        comm = sum(self._allreduce_ms(tokens * m.hidden * ACTIVATION_BYTES))
+        overhead = m.layers * (
+            e.decode_overhead_us_per_layer
+            + b * e.decode_us_per_seq_layer
+            + np.minimum(1.0, p / np.maximum(s, 1.0)) * e.prefill_overhead_us_per_layer
+        ) * 1e-3
+        return (np.maximum(weights_s, compute_s) + kv_s) * 1e3 + comm + overhead
+
     def decode_step_ms(self, batch, context_tokens: float):
         """Step time for a batch (a number, or a numpy array of batch sizes)."""
         m, e, t = self.model, self.eff, self.tp
@@ -137,7 +185,7 @@ class Deployment:
         weights_s = self.model.weight_bytes_read(self.weight_dtype, b) / t / (
             self.bw_bytes_per_s * e.mbu
         )
-        compute_s = 2 * m.active_params * b / (t * self.flops_per_s * e.mfu)
+        compute_s = self._gemm_s(b)
         kv_s = b * context_tokens * self.kv_bytes_per_token_per_gpu / (self.bw_bytes_per_s * e.mbu)
         comm = sum(self._allreduce_ms(b * m.hidden * ACTIVATION_BYTES))
         overhead = m.layers * (e.decode_overhead_us_per_layer + b * e.decode_us_per_seq_layer) * 1e-3

@@ -1,7 +1,7 @@
 """Fit the default efficiency parameters and check the model against the measured rows.
 
     python -m planner.perf.validate            per-row table, medians and worst errors
-    python -m planner.perf.validate --write    also rewrite the fitted block of efficiency.yaml
+    python -m planner.perf.validate --write    also rewrite the fitted block of engines/vllm-2023.yaml
 """
 
 from __future__ import annotations
@@ -72,11 +72,11 @@ def accuracy(results: dict[str, FitResult]) -> list[Accuracy]:
 
 
 def efficiency_yaml_path() -> Path:
-    return Path(str(resources.files("planner.catalog") / "data" / "efficiency.yaml"))
+    return Path(str(resources.files("planner.catalog") / "data" / "engines" / "vllm-2023.yaml"))
 
 
 def write_fitted(results: dict[str, FitResult], path: Path | None = None) -> None:
-    """Replace the `fitted:` block of efficiency.yaml, keeping the rest of the file as written."""
+    """Replace the `fitted:` block of the vllm-2023 profile, keeping the rest of the file as written."""
     path = path or efficiency_yaml_path()
     text = path.read_text()
     head, _, rest = text.partition("fitted:\n")
@@ -87,6 +87,7 @@ def write_fitted(results: dict[str, FitResult], path: Path | None = None) -> Non
         for name, value in zip(res.efficiency.names(), res.efficiency.as_vector()):
             lines.append(f"    {name}: {value:.4g}")
         lines.append(f"    source: \"{res.efficiency.source}\"")
+        lines.append(f"    rows: {sum(1 for m, _ in res.rows if not m.excluded)}")
     path.write_text(head + "\n".join(lines) + "\n" + tail)
 
 

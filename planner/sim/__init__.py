@@ -34,6 +34,7 @@ def simulate_files(
     load: float = 1.0,
     seed: int = 0,
     warmup_s: float | None = None,
+    engine: str | None = None,
 ) -> SimResult:
     """Replay a plan file on its workload file(s). Without a fleet file the fleet is rebuilt
     from the plan's `gpus` list (catalog GPU ids, owned counts, prices): catalog defaults then
@@ -55,7 +56,10 @@ def simulate_files(
             fleet = FleetSpec.model_validate(
                 {
                     "name": plan.inputs.fleet,
-                    "gpus": [{"type": g.gpu, "count": g.owned, "price_usd_per_hour": g.price_usd_per_hour} for g in plan.gpus],
+                    "gpus": [
+                        {"type": g.gpu, "count": g.owned, "price_usd_per_hour": g.price_usd_per_hour} | _engine_of(g)
+                        for g in plan.gpus
+                    ],
                 }
             )
         except ValidationError as e:
@@ -65,7 +69,7 @@ def simulate_files(
             "fleet rebuilt from the plan's gpus (no fleet file): catalog defaults for node sizes, NICs, zones "
             "and efficiency; give the fleet file for the exact one"
         )
-    problem = resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded])
+    problem = resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], engine=engine)
     if [m.name for m in plan.models] != [s.name for s in problem.served]:
         raise InputError(
             f"{plan_path}: models: the plan serves {', '.join(m.name for m in plan.models)}; the workload files "
@@ -77,3 +81,18 @@ def simulate_files(
         problem, table, plan, load=load, duration_s=duration_s, n_requests=n_requests, seed=seed, trace=trace, warmup_s=warmup_s
     )
     return result.model_copy(update={"notes": notes + result.notes})
+
+
+def _engine_of(g) -> dict:
+    """The serving engine (and its launch settings) a plan recorded for a GPU type."""
+    e = g.engine
+    if e is None:
+        return {}
+    return {
+        "engine": {
+            "name": e.engine,
+            "memory_fraction": e.memory_fraction,
+            "max_num_seqs": e.max_num_seqs,
+            "max_batched_tokens": e.max_batched_tokens,
+        }
+    }

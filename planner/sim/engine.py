@@ -18,7 +18,7 @@ Routing
     zone is drawn by the plan's KV flows out of the prefill's zone (`kv_flows`), then the pool
     within the zone by its rate of class k; unlinked zones are never chosen.
 Prefill instances
-    FIFO. When idle, a pass packs waiting prompts up to MAX_BATCHED_TOKENS tokens (at least one)
+    FIFO. When idle, a pass packs waiting prompts up to the engine's `max_batched_tokens` (at least one)
     and takes `prefill_ms(mean prompt of the pass, prompts in the pass)`.
 KV transfer
     prompt tokens x the model's KV bytes per token in the sender's KV dtype, over the sending
@@ -30,7 +30,7 @@ KV transfer
 Decode instances
     Continuous batching: at each step boundary waiting requests are admitted (FIFO) while their
     reserved tokens (prompt + output, each) fit in `max_tokens_in_cache()` and fewer than
-    MAX_NUM_SEQS run (an instance with nothing running admits its head request regardless, so
+    `max_num_seqs` (the engine's) run (an instance with nothing running admits its head request regardless, so
     a request longer than its class never waits forever). A step takes
     `decode_step_ms(running, mean context of running)`; every running request gains one token;
     a request leaves after `output_tokens` steps (as the capacity model counts them).
@@ -64,8 +64,7 @@ from itertools import accumulate
 import numpy as np
 
 from planner.errors import InputError
-from planner.perf.capacity import MAX_NUM_SEQS, CapacityTable, Config, kv_transfer_bytes
-from planner.perf.model import MAX_BATCHED_TOKENS
+from planner.perf.capacity import CapacityTable, Config, kv_transfer_bytes
 from planner.plan import Plan, inputs_digest
 from planner.problem import Problem
 from planner.sim.result import SimResult
@@ -118,6 +117,8 @@ class _Inst:
         "fresh",
         "idx",
         "incoming",
+        "max_seqs",
+        "max_tokens",
         "n_steps",
         "pass_cache",
         "pool",
@@ -140,8 +141,9 @@ class _Inst:
         d = cfg.deployment
         self.pool, self.idx, self.role, self.cfg = pool, idx, cfg.role, cfg
         self.cap_tokens = d.max_tokens_in_cache()
+        self.max_seqs, self.max_tokens = d.max_num_seqs, d.max_batched_tokens  # the engine's
         # decode_step_ms(b, c) is affine in c: step(b, c) = step(b, 0) + b·c·kv_gpu / (B·mbu)
-        self.step_ms = [float(x) for x in d.decode_step_ms(np.arange(MAX_NUM_SEQS + 1), 0.0)]
+        self.step_ms = [float(x) for x in d.decode_step_ms(np.arange(self.max_seqs + 1), 0.0)]
         self.ctx_ms = d.kv_bytes_per_token_per_gpu / (d.bw_bytes_per_s * d.eff.mbu) * 1e3
         self.pass_cache: dict[tuple[int, int], float] = {}
         self.waiting: deque[_Req] = deque()
@@ -262,7 +264,7 @@ class _Sim:
                 self.start_step(inst)
         else:
             w = inst.waiting
-            if w and (inst.reserved + w[0].need <= inst.cap_tokens or not inst.running) and len(inst.running) < MAX_NUM_SEQS:
+            if w and (inst.reserved + w[0].need <= inst.cap_tokens or not inst.running) and len(inst.running) < inst.max_seqs:
                 self.start_pass(inst, memory=True)
             elif inst.running:
                 self.start_step(inst)
@@ -272,9 +274,9 @@ class _Sim:
         before = len(w)
         while w:
             r = w[0]
-            if batch and tokens + r.prompt > MAX_BATCHED_TOKENS:
+            if batch and tokens + r.prompt > inst.max_tokens:
                 break
-            if memory and batch and (inst.reserved + r.need > inst.cap_tokens or len(inst.running) + len(batch) >= MAX_NUM_SEQS):
+            if memory and batch and (inst.reserved + r.need > inst.cap_tokens or len(inst.running) + len(batch) >= inst.max_seqs):
                 break
             w.popleft()
             batch.append(r)
@@ -312,7 +314,7 @@ class _Sim:
         before = len(w)
         while w:
             r = w[0]
-            if inst.running and (inst.reserved + r.need > inst.cap_tokens or len(inst.running) >= MAX_NUM_SEQS):
+            if inst.running and (inst.reserved + r.need > inst.cap_tokens or len(inst.running) >= inst.max_seqs):
                 break
             w.popleft()
             inst.reserved += r.need
@@ -329,7 +331,7 @@ class _Sim:
         if self.w0 <= self.now <= self.w1:
             inst.batch_sum += n
             inst.n_steps += 1
-        self.push(self.now + (inst.step_ms[min(n, MAX_NUM_SEQS)] + inst.ctx_ms * ctx) / 1e3, _STEP, inst)
+        self.push(self.now + (inst.step_ms[min(n, inst.max_seqs)] + inst.ctx_ms * ctx) / 1e3, _STEP, inst)
 
     def step_done(self, inst: _Inst) -> None:
         now = self.now

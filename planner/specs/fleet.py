@@ -12,6 +12,9 @@ Example (`fleets/h100-a100.yaml`)::
         overrides:                 # optional: replace catalog facts or efficiency parameters
           mem_bw_tb_s: 3.35
         efficiency_profile: h100.profile.yaml   # optional: written by `planner calibrate`
+        engine: vllm               # optional: vllm | sglang | trtllm | vllm-2023 (default: vllm),
+                                   # or {name: vllm, version: "0.19.0", memory_fraction: 0.95,
+                                   #     max_num_seqs: 512, max_batched_tokens: 16384}
         buy:                       # optional (purchase mode): more GPUs that may be bought/rented
           max: 32                  # or: unlimited
           price_usd_per_hour: 3.10 # rental; or purchase_usd + amortisation_years (+ power)
@@ -36,6 +39,21 @@ class EfficiencyOverride(Strict):
     prefill_overhead_us_per_layer: bounded(0, 1e5, "us") | None = None
     decode_overhead_us_per_layer: bounded(0, 1e5, "us") | None = None
     decode_us_per_seq_layer: bounded(0, 1e4, "us") | None = None
+    ttft_queue_factor: bounded(0.001, 1e3, "(a factor)") | None = None
+    ttft_burst_share: bounded(0, 1, "(a share)") | None = None
+    ttft_fixed_ms: bounded(0, 1e5, "ms") | None = None
+    moe_mfu_factor: bounded(0.001, 1, "(a share of the dense MFU)") | None = None
+
+
+class EngineChoice(Strict):
+    """The serving engine of a GPU type: its profile, and the launch settings that differ from
+    the engine's defaults."""
+
+    name: str = Field(min_length=1, max_length=64)
+    version: str | None = Field(default=None, min_length=1, max_length=64)
+    memory_fraction: bounded(0.05, 1, "(gpu_memory_utilization / mem_fraction_static / free_gpu_memory_fraction)") | None = None
+    max_num_seqs: Annotated[int, Field(ge=1, le=65536)] | None = None
+    max_batched_tokens: Annotated[int, Field(ge=64, le=1 << 20)] | None = None
 
 
 Tflops = bounded(0.01, 1e6, "TFLOP/s")
@@ -116,6 +134,12 @@ class FleetGpu(Strict):
     # a profile written by `planner calibrate` (relative to the fleet file): its efficiency
     # parameters replace the catalog's; `overrides.efficiency` still applies on top
     efficiency_profile: str | None = Field(default=None, min_length=1, max_length=4096)
+    engine: EngineChoice | None = None
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_name(cls, v: object) -> object:
+        return {"name": v} if isinstance(v, str) else v
 
     @field_validator("count", mode="before")
     @classmethod

@@ -72,6 +72,7 @@ def compare(
     budget_usd_per_hour: float | None = None,
     roles: list[str] | None = None,
     time_limit_s: float | None = None,
+    engine: str | None = None,
 ) -> tuple[Comparison, list[Plan | None]]:
     if not fleets:
         raise InputError("give a scenarios file or at least one fleet to compare")
@@ -80,7 +81,7 @@ def compare(
     plans: list[Plan | None] = []
     chosen, target = objective, None
     for name, fleet, doc in fleets:
-        problem = resolve(fleet, [w for w, _ in loaded], doc, [d for _, d in loaded], qps_target=qps)
+        problem = resolve(fleet, [w for w, _ in loaded], doc, [d for _, d in loaded], qps_target=qps, engine=engine)
         problem = with_options(problem, budget_usd_per_hour, roles)
         chosen = chosen or default_objective(problem)
         target = problem.qps_target
