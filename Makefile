@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTHON ?= $(shell for p in python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.13.*/bin/python3 $$HOME/.pyenv/versions/3.12.*/bin/python3 2>/dev/null | sort -rV) python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { command -v $$p; break; }; done)
 
-.PHONY: install demo test validate fit bench bench-scale bench-sweep bench-sim schema golden clean
+.PHONY: install demo test validate fit fit-engines bench bench-scale bench-sweep bench-sim schema golden clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no Python >= 3.12 found (tried python3.13, python3.12, ~/.pyenv/versions/3.1[23].*, python3)"; exit 2; }
@@ -34,6 +34,9 @@ validate: $(STAMP)
 
 fit: $(STAMP)
 	$(PY) -m planner.perf.validate --write
+
+fit-engines: $(STAMP)
+	$(PY) -m planner.perf.serving_fit --write
 
 bench: $(STAMP)
 	$(PY) benchmarks/solve_examples.py

@@ -363,15 +363,39 @@ def simulate(
 @app.command()
 @_cli_errors
 def calibrate(
-    measurements: Annotated[Path, typer.Argument(help="CSV: splitwise format or gpu,model,tp,phase,batch,prompt_tokens,context_tokens,latency_ms")],
+    measurements: Annotated[
+        Path,
+        typer.Argument(
+            help="kernel-level CSV (splitwise, or gpu,model,tp,phase,batch,prompt_tokens,context_tokens,latency_ms), or "
+            "serving results: vllm bench serve / genai-perf / AIPerf / GuideLLM JSON, or a CSV in serving_points.csv's columns"
+        ),
+    ],
     gpu: Annotated[str, typer.Option(help="catalog GPU id whose parameters to fit")],
-    model: Annotated[Optional[str], typer.Option(help="fit on this model's rows only")] = None,
-    dtype: Annotated[Optional[Dtype], typer.Option(help="dtype of the measured runs (default: fp16 splitwise, bf16 generic)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="fit on this model's rows only (serving results: the model served)")] = None,
+    dtype: Annotated[Optional[Dtype], typer.Option(help="dtype of the measured runs (default: fp16 splitwise, bf16 generic, the model's for serving)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="write the profile YAML here (reference it from a fleet: efficiency_profile)")] = None,
     rows: Annotated[bool, typer.Option(help="print the per-row error table")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="print the fit as JSON")] = False,
+    tp: Annotated[int, typer.Option(min=1, max=64, help="serving results: the instance's TP degree")] = 1,
+    engine: Annotated[Optional[str], typer.Option(help="serving results: the engine benchmarked (default: vllm)")] = None,
+    kv_dtype: Annotated[Dtype, typer.Option(help="serving results: KV-cache dtype")] = Dtype.bf16,
 ) -> None:
-    """Fit the performance model's efficiency parameters to your latency measurements."""
+    """Fit the performance model's efficiency parameters to your measurements: kernel-level
+    latencies, or serving benchmarks (mean TTFT and TPOT at a client concurrency)."""
+    if _is_serving_file(measurements):
+        from planner.perf.serving_fit import calibrate_serving
+        from planner.report.calibration import render_serving_calibration
+
+        if model is None:
+            raise InputError("--model: serving results name no catalog model; give the one benchmarked")
+        result = calibrate_serving(measurements, gpu, model, tp, engine, dtype.value if dtype else None, kv_dtype.value, out)
+        if json_out:
+            sys.stdout.write(json.dumps(result.profile_dict() | {"errors": result.errors()}, indent=2) + "\n")
+        else:
+            render_serving_calibration(result, Console(width=140), rows)
+            if out:
+                Console(width=140).print(f"profile written to {out}")
+        return
     from planner.perf.calibrate import calibrate_file
     from planner.report.calibration import render_calibration
 
@@ -382,6 +406,17 @@ def calibrate(
         render_calibration(result, Console(width=140), rows)
         if out:
             Console(width=140).print(f"profile written to {out}")
+
+
+def _is_serving_file(path: Path) -> bool:
+    """A benchmark result (JSON) or a serving-points CSV, not a kernel-level CSV."""
+    if path.suffix.lower() in (".json", ".jsonl"):
+        return True
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "silicon_ttft_ms" in f.readline(4096)
+    except OSError:
+        return False
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -427,11 +462,20 @@ def model_cmd(
 
 @app.command()
 @_cli_errors
-def validate() -> None:
-    """Compare the performance model with the measured splitwise rows (per-row table)."""
+def validate(
+    held_out: Annotated[bool, typer.Option(help="also refit each profile on 4 of 5 folds of configurations (about a minute)")] = True,
+) -> None:
+    """Hold the engine profiles against the measured serving points (per engine and GPU family:
+    TTFT, TPOT, output tokens/s per GPU on the rows fitted and held out), and the vllm-2023
+    profile against the splitwise rows (per-row table)."""
+    from planner.perf.serving_fit import accuracy_report
     from planner.perf.validate import evaluate_defaults, print_table
 
+    print("== vllm-2023 against the splitwise rows (kernel-level, vLLM 2023) ==")
     print_table(evaluate_defaults())
+    print()
+    print("== current engines against the aiconfigurator serving points (closed loop) ==")
+    accuracy_report(held_out)
 
 
 def main() -> None:

@@ -22,6 +22,9 @@ from planner.perf.measurements import SPLITWISE_DTYPE, load_splitwise, splitwise
 from planner.perf.model import Deployment
 from planner.perf.validate import fit_defaults
 
+# kernel-level calibration from the 2023 profile it was written against (see conftest.legacy_engine)
+pytestmark = pytest.mark.usefixtures("legacy_engine")
+
 HEADER = ",".join(GENERIC_COLUMNS)
 SPLITWISE_HEADER = "model,hardware,tensor_parallel,batch_size,prompt_size,token_size,prompt_time,token_time"
 # a start that has not seen the TP4/TP8 rows (round values chosen before any fit was run); the

@@ -27,7 +27,7 @@ def test_solve_writes_json_file_atomically(tmp_path):
     r = RUN.invoke(app, ["solve", FLEET, CHAT, "--json", str(out), "-q", "--no-explain"])
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == "1.1"
+    assert doc["schema_version"] == "1.2"
     assert doc["throughput"]["requests_per_s"] > 30
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary left behind
 
@@ -44,11 +44,12 @@ def test_min_cost_with_qps_option():
 def test_estimate_prints_the_model_numbers():
     r = RUN.invoke(
         app,
-        ["estimate", "--gpu", "h100-sxm", "--model", "llama-2-70b", "--tp", "4", "--batch", "1", "--prompt-tokens", "2048", "--json"],
+        ["estimate", "--gpu", "h100-sxm", "--model", "llama-2-70b", "--tp", "4", "--batch", "1", "--prompt-tokens", "2048",
+         "--engine", "vllm-2023", "--json"],
     )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    # measured: 200.7 ms (splitwise, H100 TP4, 2048 tokens); the model is within 10% of it
+    # measured: 200.7 ms (splitwise: vLLM 2023, H100 TP4, 2048 tokens); its profile is within 10% of it
     assert abs(doc["prefill_ms"] / 200.7 - 1) < 0.10
     assert doc["memory"]["weight_bytes_per_gpu"] == round(68.977e9 * 2 / 4)
     assert doc["memory"]["fits"] is True

@@ -20,13 +20,13 @@ def test_simulate_command_json_and_load(tmp_path):
     plan = tmp_path / "plan.json"
     assert RUN.invoke(app, ["solve", FLEET, CHAT, "-q", "--no-explain", "--json", str(plan)]).exit_code == 0
     planned = json.loads(plan.read_text())["throughput"]["requests_per_s"]
-    r = RUN.invoke(app, ["simulate", str(plan), CHAT, "--fleet", FLEET, "--requests", "3000", "--seed", "3", "--json", "-"])
+    r = RUN.invoke(app, ["simulate", str(plan), CHAT, "--fleet", FLEET, "--requests", "8000", "--seed", "3", "--json", "-"])
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     total = doc["throughput"][-1]
     assert total["planned_requests_per_s"] == planned
     assert 0.9 < total["throughput_ratio"] < 1.1
-    again = RUN.invoke(app, ["simulate", str(plan), CHAT, "--fleet", FLEET, "--requests", "3000", "--seed", "3", "--json", "-"])
+    again = RUN.invoke(app, ["simulate", str(plan), CHAT, "--fleet", FLEET, "--requests", "8000", "--seed", "3", "--json", "-"])
     assert again.stdout == r.stdout  # same seed, same bytes
     bad = RUN.invoke(app, ["simulate", str(plan), CHAT, "--load", "0"])
     assert bad.exit_code == 2 and "--load must be in (0, 100]" in bad.stderr

@@ -16,19 +16,29 @@ def test_plan_matches_golden(case):
     assert plan_document(*case) == expected
 
 
-def test_textbook_case_h100_prefill_a100_decode():
+@pytest.mark.parametrize(
+    "name,a100_decode,colocation_gain",
+    [
+        # current vLLM: chunked prefill lets a colocated instance ride prompt chunks on the decodes'
+        # weight reads, so colocating comes within 4.5% of the disaggregated plan (46.49 req/s)
+        ("h100-a100__chat-llama70b", 16, 0.04),
+        # vLLM 2023: whole-prompt passes stall every decode; disaggregation wins by 88% (30.18 req/s)
+        ("h100-a100__chat-llama70b__vllm-2023", 24, 0.8),
+    ],
+)
+def test_textbook_case_h100_prefill_a100_decode(name, a100_decode, colocation_gain):
     """The H100 + A100 chat example: H100s take prefill, A100s decode, and the plan beats both
-    baselines (figures from the golden plan)."""
-    doc = json.loads((GOLDEN / "h100-a100__chat-llama70b.json").read_text())
+    baselines (figures from the golden plans)."""
+    doc = json.loads((GOLDEN / f"{name}.json").read_text())
     roles = {(p["gpu"], p["role"]): p["gpus"] for p in doc["pools"]}
     assert roles.get(("h100-sxm", "prefill"), 0) >= 12
     assert roles.get(("h100-sxm", "decode"), 0) == 0
     assert roles.get(("a100-80-sxm", "prefill"), 0) == 0
-    assert roles.get(("a100-80-sxm", "decode"), 0) >= 24
+    assert sum(n for (g, r), n in roles.items() if g == "a100-80-sxm" and r == "decode") >= a100_decode
     adv = {a["gpu"]: a for a in doc["advantage"]}
     assert adv["h100-sxm"]["prefill_to_decode_ratio"] > adv["a100-80-sxm"]["prefill_to_decode_ratio"]
     gains = {b["name"]: b["gain_of_plan"] for b in doc["baselines"]}
-    assert gains["no-disaggregation"] > 0.2
+    assert gains["no-disaggregation"] > colocation_gain
     assert gains["only h100-sxm"] > 0.5 and gains["only a100-80-sxm"] > 0.5
 
 

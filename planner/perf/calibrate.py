@@ -365,7 +365,7 @@ class Profile:
     data: dict[str, Any]
 
 
-_PROFILE_KEYS = {"profile", "gpu", "model", "dtype", "source", "held", "error", "efficiency", "previous"}
+_PROFILE_KEYS = {"profile", "gpu", "model", "dtype", "engine", "source", "held", "error", "efficiency", "previous"}
 
 
 def read_profile(path: str | Path) -> Profile:
@@ -398,18 +398,23 @@ def read_profile(path: str | Path) -> Profile:
         raise fail(("efficiency",), f"expected a mapping of {', '.join(Efficiency.names())}")
     for key in eff:
         if key not in PARAMETER_BOUNDS:
-            raise fail(("efficiency", key), f"unknown parameter; expected one of {', '.join(Efficiency.names())}")
-    values = []
-    for n in Efficiency.names():
+            raise fail(("efficiency", key), f"unknown parameter; expected one of {', '.join(Efficiency.all_names())}")
+    values, optional = [], {}
+    for n in Efficiency.all_names():
         if n not in eff:
-            raise fail(("efficiency",), f"missing parameter '{n}'")
+            if n in Efficiency.names():
+                raise fail(("efficiency",), f"missing parameter '{n}'")
+            continue  # a serving-model parameter: kernel-level profiles leave it at its default
         v = eff[n]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise fail(("efficiency", n), f"'{v}' is not a finite number")
         low, high = PARAMETER_BOUNDS[n]
         if not low <= v <= high:
             raise fail(("efficiency", n), f"{v:g} must be between {low:g} and {high:g}")
-        values.append(float(v))
+        if n in Efficiency.names():
+            values.append(float(v))
+        else:
+            optional[n] = float(v)
     src = d.get("source") if isinstance(d.get("source"), dict) else {}
     med = {k: e.get("median_abs") for k, e in (d.get("error") or {}).items() if isinstance(e, dict)}
     errs = ", ".join(f"{k} median {v:.1%}" for k, v in med.items() if isinstance(v, (int, float)))
@@ -417,7 +422,8 @@ def read_profile(path: str | Path) -> Profile:
     source = f"profile {path}: calibrated on {what} ({d['gpu']}{', ' + model if model else ''}" + (
         f"; {errs})" if errs else ")"
     )
-    return Profile(str(path), d["gpu"], model, str(d.get("dtype") or ""), Efficiency.from_vector(values, source), d)
+    eff = replace(Efficiency.from_vector(values, source), **optional)
+    return Profile(str(path), d["gpu"], model, str(d.get("dtype") or ""), eff, d)
 
 
 def load_profile(path: str | Path) -> Efficiency:

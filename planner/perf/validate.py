@@ -28,12 +28,16 @@ class Accuracy:
     worst_abs_error: float
 
 
+ENGINE = "vllm-2023"  # the engine the splitwise rows measured
+
+
 def _per_family(rows: list[Measurement] | None, run) -> dict[str, FitResult]:
-    """`run(gpu, rows of that GPU, catalog)` for each fitted family."""
+    """`run(gpu, rows of that GPU, catalog)` for each fitted family, the GPU as the 2023 engine
+    of the splitwise measurements served it (profile `vllm-2023`)."""
     rows = rows if rows is not None else load_splitwise()
     cat = catalog()
     return {
-        family: run(cat.gpu(gpu_id), [m for m in rows if m.gpu == gpu_id], cat)
+        family: run(cat.gpu_on(cat.gpu(gpu_id), ENGINE), [m for m in rows if m.gpu == gpu_id], cat)
         for family, gpu_id in FITTED_FAMILIES.items()
     }
 
@@ -45,7 +49,7 @@ def fit_defaults(rows: list[Measurement] | None = None) -> dict[str, FitResult]:
         used = sum(not m.excluded for m in sub)
         return fit_efficiency(
             sub,
-            lambda m: (cat.gpu(m.gpu), cat.model(m.model), SPLITWISE_DTYPE),
+            lambda m: (cat.gpu_on(cat.gpu(m.gpu), ENGINE), cat.model(m.model), SPLITWISE_DTYPE),
             start=gpu.efficiency,
             source=f"fitted on {used} measured splitwise rows ({gpu.id}, vLLM 2023, FP16)",
         )

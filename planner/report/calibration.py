@@ -44,3 +44,38 @@ def render_calibration(result: CalibrationResult, console: Console, rows: bool =
     console.print(t)
     for note in r.notes:
         console.print(f"note: {note}")
+
+
+def render_serving_calibration(result, console: Console, rows: bool = True) -> None:
+    """`planner calibrate` on serving results (`planner.perf.serving_fit.ServingCalibration`)."""
+    r = result
+    console.print(
+        f"calibration of {r.gpu} TP{r.tp}, {r.model} ({r.weight_dtype} weights, {r.kv_dtype} KV) under {r.engine} "
+        f"on {len(r.rows)} closed-loop points of {r.path} ({r.format})"
+    )
+    for s in r.skipped:
+        console.print(f"skipped: {s}")
+    if rows:
+        t = columns_table(
+            "Points",
+            ("point", "conc.", "in/out tok", "TTFT ms", "fitted", "profile", "TPOT ms", "fitted ", "profile "),
+            left=("point",),
+        )
+        for row, a, b in zip(r.rows, r.after, r.before):
+            t.add_row(
+                row.id, f"{row.concurrency:g}", f"{row.prompt_tokens:g}/{row.output_tokens:g}",
+                f"{row.ttft_ms:,.1f}", f"{a[0]:,.1f}", f"{b[0]:,.1f}", f"{row.tpot_ms:,.2f}", f"{a[1]:,.2f}", f"{b[1]:,.2f}",
+            )
+        console.print(t)
+    err = r.errors()
+    t = columns_table("|error|", ("metric", "median", "p90", "profile median", "profile p90"), left=("metric",))
+    for m, e in err["after"].items():
+        b = err["before"][m]
+        t.add_row(m, f"{e['median_abs']:.1%}", f"{e['p90_abs']:.1%}", f"{b['median_abs']:.1%}", f"{b['p90_abs']:.1%}")
+    console.print(t)
+    t = columns_table("Efficiency parameters", ("parameter", "fitted", "profile", "change"), left=("parameter",))
+    for n in Efficiency.all_names():
+        v, p = getattr(r.efficiency, n), getattr(r.previous, n)
+        change = "held" if n not in r.free else (f"{v / p - 1:+.1%}" if p else "-")
+        t.add_row(n, f"{v:.4g}", f"{p:.4g}", change)
+    console.print(t)
