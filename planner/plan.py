@@ -612,11 +612,13 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
     obj = sol.objective
     base = objective_value(obj, sol.rate_per_s, sol.cost_usd_per_hour, problem)
 
-    def _d(new: float, old: float) -> float | None:
+    def _d(new: float, old: float, sig: int = SIG) -> float | None:
         if math.isinf(new) or math.isinf(old):
             return None
         d = new - old
-        return _r(0.0 if abs(d) <= 1e-6 * max(1.0, abs(old)) else d)  # tie-break tolerance, not value
+        if abs(d) <= 1e-6 * max(1.0, abs(old)):  # tie-break tolerance, not value
+            return 0.0
+        return float(f"{d:.{sig}g}") + 0.0
 
     return MarginalValue(
         gpu=m.gpu_id,
@@ -624,7 +626,9 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
         feasible=o.feasible,
         delta_requests_per_s=_d(o.rate_per_s, sol.rate_per_s) if o.feasible else None,
         delta_cost_usd_per_hour=_d(o.cost_usd_per_hour, sol.cost_usd_per_hour) if o.feasible else None,
-        delta_objective=_d(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem), base) if o.feasible else None,
+        # a difference of two optima that solvers reach within 1e-6 of each other: 4 digits,
+        # so that HiGHS and CBC print the same (tokens/$ objectives are ~1e5: 1e-6 of it is 0.1)
+        delta_objective=_d(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem), base, 4) if o.feasible else None,
         lp_shadow_price=_r(shadow[m.gpu_id] * m.added_gpus) if m.gpu_id in shadow else None,
     )
 

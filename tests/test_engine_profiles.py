@@ -333,3 +333,57 @@ def test_calibrate_serving_errors(root, tmp_path):
     assert r.exit_code == 2 and r.stderr.startswith("error: ") and "bad.json" in r.stderr
     r = RUN.invoke(app, ["calibrate", str(root / "tests" / "data" / "bench" / "guidellm.json"), "--gpu", "h100-sxm"])
     assert r.exit_code == 2 and "--model" in r.stderr
+
+
+TEXTBOOK_FLEET = """name: h100-a100
+gpus:
+  - {type: h100-sxm, count: 16, price_usd_per_hour: 2.95, gpus_per_node: 8}
+  - {type: a100-80-sxm, count: 16, price_usd_per_hour: 2.50, gpus_per_node: 8}
+"""
+TEXTBOOK_WORKLOAD = """name: doc-llama70b
+model: llama-3.1-70b
+weight_dtype: bf16
+kv_dtype: bf16
+classes:
+  - {{name: doc, prompt_tokens: 2000, output_tokens: 200, share: 1.0}}
+traffic:
+  qps: max
+{slo}"""
+
+
+def _textbook(tmp_path, slo: bool, engine: str | None = None):
+    f = write(tmp_path, "f.yaml", TEXTBOOK_FLEET)
+    text = "slo: {ttft_ms: 2000, tpot_ms: 50, percentile: 90}\n" if slo else ""
+    w = write(tmp_path, "w.yaml", TEXTBOOK_WORKLOAD.format(slo=text))
+    return load_problem(f, w, engine=engine)
+
+
+def _uses_a100(problem, ratio: float) -> bool:
+    entries = tuple(
+        replace(e, price_usd_per_hour=2.95 * ratio) if e.gpu.id == "a100-80-sxm" else e for e in problem.entries
+    )
+    plan = plan_problem(replace(problem, entries=entries), "max-tokens-per-dollar", explain=False)
+    return any(p.gpu == "a100-80-sxm" for p in plan.pools)
+
+
+def test_textbook_case_roles_flip_back_with_current_engines(tmp_path):
+    """16 H100 + 16 A100, Llama-3.1-70B 2000/200 tokens, TTFT 2 s, TPOT 50 ms. With the 2023
+    profile an A100 decode step at TP4 is too slow for 50 ms at useful batches, so A100s prefill
+    (12.0 req/s); with current vLLM the H100s prefill and the A100s decode (24.4 req/s)."""
+    plan = plan_problem(_textbook(tmp_path, True), "max-throughput", explain=False)
+    roles: dict = {}
+    for p in plan.pools:
+        roles[(p.gpu, p.role)] = roles.get((p.gpu, p.role), 0) + p.gpus
+    assert roles == {("h100-sxm", "prefill"): 16, ("a100-80-sxm", "decode"): 8, ("a100-80-sxm", "colocated"): 8}
+    assert plan.throughput.requests_per_s == pytest.approx(24.365, rel=1e-3)
+    old = plan_problem(_textbook(tmp_path, True, "vllm-2023"), "max-throughput", explain=False)
+    assert any(p.gpu == "a100-80-sxm" and p.role == "prefill" for p in old.pools)
+
+
+@pytest.mark.parametrize("slo,low,high", [(True, 0.52, 0.55), (False, 0.57, 0.60)])
+def test_textbook_price_ratio_below_which_the_mix_beats_all_h100(tmp_path, slo, low, high):
+    """Tokens per dollar: above this A100/H100 price ratio the best plan leaves the A100s idle
+    (all-H100); below it H100 prefill + A100 decode wins (0.534 with the SLOs, 0.583 without)."""
+    problem = _textbook(tmp_path, slo)
+    assert not _uses_a100(problem, high)
+    assert _uses_a100(problem, low)

@@ -39,11 +39,31 @@ def report_parts(plan: Plan, explain: bool = True) -> list:
     if len(plan.models) > 1:
         parts.append(_models(plan))
     parts.append(_slo(plan))
+    parts.append(_engines(plan))
     if explain:
         parts += [_advantage(plan), _baselines(plan), _marginal(plan), _binding(plan)]
     if plan.excluded or plan.notes:
         parts.append(_notes(plan))
     return parts
+
+
+def _engines(plan: Plan) -> Table:
+    """Per GPU type: the engine profile its capacities come from, and how well it is measured."""
+    t = columns_table(
+        "Engine profiles (the performance model's parameters per GPU type)",
+        ("GPU", "engine", "profile", "measured points", "held-out TPOT |err| med/p90", "memory", "max seqs", "step tokens"),
+        left=("GPU", "engine", "profile"),
+    )
+    for g in plan.gpus:
+        e = g.engine
+        if e is None:
+            continue
+        fam = f"{e.profile_family} (borrowed from {e.fitted_on})" if e.borrowed else e.profile_family
+        held = (e.measured_error.get("held_out") or {}).get("tpot")
+        err = f"{held['median_abs']:.1%} / {held['p90_abs']:.1%}" if held else "-"
+        mem = f"{e.memory_fraction:g} of {'device' if e.memory_rule == 'total' else 'free after weights'}"
+        t.add_row(g.gpu, f"{e.engine} {e.versions}", fam, str(e.measured_points), err, mem, str(e.max_num_seqs), str(e.max_batched_tokens))
+    return t
 
 
 def _pools(plan: Plan) -> Table:
