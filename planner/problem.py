@@ -346,7 +346,7 @@ def _on_engine(cat: Catalog, gpu: Gpu, g, override: str | None, fleet_doc: Locat
 
 def _profile(path: str, fleet_doc: Located | None, i: int):
     """A calibration profile's efficiency parameters (`planner calibrate --out`)."""
-    from planner.perf.calibrate import load_profile
+    from planner.catalog.profiles import load_profile
 
     base = Path(fleet_doc.source).parent if fleet_doc else Path(".")
     p = Path(path) if Path(path).is_absolute() else base / path
