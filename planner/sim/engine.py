@@ -11,12 +11,13 @@ Arrivals
 Routing
     A request of class k goes to a prefill-capable pool (prefill or colocated) with probability
     proportional to the plan's requests/s of class k on that pool, then to the instance of the
-    pool with the fewest outstanding prompt tokens (waiting or in a pass; colocated: then the
-    fewest reserved KV tokens; then the lowest index). After a disaggregated prefill, the decode
-    pool is drawn the same way (the plan's decode requests/s of class k), then its instance with
-    the fewest reserved tokens (running, waiting and in transfer). With several zones the decode
-    zone is drawn by the plan's KV flows out of the prefill's zone (`kv_flows`), then the pool
-    within the zone by its rate of class k; unlinked zones are never chosen.
+    pool with the fewest outstanding prompt tokens (waiting or in a pass; mixed steps: still to
+    prefill; colocated: then the fewest reserved KV tokens; then the lowest index). After a
+    disaggregated prefill, the decode pool is drawn the same way (the plan's decode requests/s
+    of class k), then its instance with the fewest reserved tokens (running, waiting and in
+    transfer). With several zones the decode zone is drawn by the plan's KV flows out of the
+    prefill's zone (`kv_flows`), then the pool within the zone by its rate of class k;
+    unlinked zones are never chosen.
 Prefill instances
     FIFO. When idle, a pass packs waiting prompts up to the engine's `max_batched_tokens` (at least one)
     and takes `prefill_ms(mean prompt of the pass, prompts in the pass)`.
@@ -35,14 +36,30 @@ Decode instances
     `decode_step_ms(running, mean context of running)`; every running request gains one token;
     a request leaves after `output_tokens` steps (as the capacity model counts them).
 Colocated instances
-    vLLM-style interleaving, prefill first: at each iteration, if prompts wait and the head's
-    KV fits, a prefill pass (packed as above, within memory) runs and stalls decoding;
-    otherwise a decode step runs.
+    The engine's scheduler (`EngineRules.chunked`, as the capacity model):
+    prefill-first (vLLM 2023): at each iteration, if prompts wait and the head's KV fits, a
+    prefill pass (packed as above, within memory) runs and stalls decoding; otherwise a decode
+    step runs. The first decode step after the pass gives the first token.
+    mixed steps (chunked prefill: vLLM V1, SGLang; in-flight batching: TensorRT-LLM, split the
+    same way, as `_colocated_mixed` counts it): every step carries all running decodes (each
+    gains one token) and prompt tokens taken FCFS up to the remaining token budget
+    `max_batched_tokens - running`: first the rest of a prompt already in prefill, then
+    waiting requests, each admitted (its KV reserved, as for decode) while its reserved tokens
+    fit in `max_tokens_in_cache()` and fewer than `max_num_seqs` run or prefill (an instance
+    with nothing running or in prefill admits its head regardless). A prompt longer than the
+    budget is split over several steps. A step takes `step_ms(running, mean context of
+    running, prompt tokens in the step, their token-weighted mean prompt length)`
+    (`decode_step_ms` when it carries no prompt tokens); the step with a prompt's last chunk
+    gives its first token, and the request decodes in the running batch from the next step
+    on, `output_tokens - 1` steps. Prompt chunks sharing a step stretch the decodes' TPOT.
 
 Metrics (the planner's definitions)
     TTFT: arrival -> end of prefill + KV transfer (disaggregated), arrival -> end of the first
-    decode step after prefill (colocated). TPOT: (last token - first decode token) / (output - 1);
-    with one output token, the one step's time. Decode wait: KV arrived -> admitted to a batch
+    decode step after prefill (colocated, prefill-first), arrival -> end of the step with the
+    prompt's last chunk (colocated, mixed steps). TPOT: (last token - first token) / (output - 1);
+    with one output token, the one step's time (prefill-first: the decode step; mixed: the
+    step with the last chunk). The engine's fixed first-token latency (`ttft_fixed_ms`, which
+    the planner's predicted TTFT includes) is not added. Decode wait: KV arrived -> admitted to a batch
     (the planner's TTFT leaves it out; it is shown apart). Only requests arriving after the
     warm-up are measured (default: the larger of 10% of the arrival span and twice the longest
     planned request lifetime, TTFT + output x TPOT, so that decode batches have filled); the
@@ -71,13 +88,14 @@ from planner.sim.result import SimResult
 from planner.sim.trace import classify, rounded
 
 DEFAULT_REQUESTS = 20_000
-_PASS, _STEP, _NET = 0, 1, 2
+_PASS, _STEP, _NET, _MIX = 0, 1, 2, 3
 
 
 class _Req:
     __slots__ = (
         "dec",
         "k",
+        "left",
         "need",
         "output",
         "prompt",
@@ -95,6 +113,7 @@ class _Req:
     def __init__(self, k: int, prompt: int, output: int, t_arr: float, u_dec: float):
         self.k, self.prompt, self.output, self.t_arr, self.u_dec = k, prompt, output, t_arr, u_dec
         self.need = prompt + output
+        self.left = prompt  # mixed steps: prompt tokens still to prefill
         self.t_ttft = self.t_first = self.t_last = self.t_ready = -1.0
         self.tpot_ms = 0.0
         self.wait_s = 0.0
@@ -112,6 +131,7 @@ class _Inst:
         "busy_s",
         "cap_tokens",
         "cfg",
+        "chunked",
         "ctx_ms",
         "done",
         "fresh",
@@ -119,9 +139,11 @@ class _Inst:
         "incoming",
         "max_seqs",
         "max_tokens",
+        "mix_cache",
         "n_steps",
         "pass_cache",
         "pool",
+        "prefilling",
         "q_area",
         "q_last",
         "q_max",
@@ -146,12 +168,16 @@ class _Inst:
         self.step_ms = [float(x) for x in d.decode_step_ms(np.arange(self.max_seqs + 1), 0.0)]
         self.ctx_ms = d.kv_bytes_per_token_per_gpu / (d.bw_bytes_per_s * d.eff.mbu) * 1e3
         self.pass_cache: dict[tuple[int, int], float] = {}
+        # colocated on a chunked-prefill / in-flight-batching engine: mixed steps
+        self.chunked = cfg.role == "colocated" and d.engine.chunked
+        self.mix_cache: dict[tuple[int, int, int], float] = {}
+        self.prefilling: deque[_Req] = deque()  # mixed steps: admitted, prompt not yet all prefilled
         self.waiting: deque[_Req] = deque()
         self.queued_tokens = 0  # prompt tokens waiting or in the current pass
         self.reserved = 0  # KV tokens held by running requests and the current pass
         self.incoming = 0  # decode: KV tokens routed here and still in transfer or waiting
         self.busy = False
-        self.batch: list[_Req] = []  # the current prefill pass
+        self.batch: list = []  # the current prefill pass (mixed steps: (request, prompt tokens) chunks)
         self.running: list[tuple[int, int, _Req]] = []  # heap of (finishing step, seq, request)
         self.steps = 0
         self.sum_prompt = 0
@@ -166,6 +192,15 @@ class _Inst:
         v = self.pass_cache.get(key)
         if v is None:
             v = self.pass_cache[key] = self.cfg.deployment.prefill_ms(tokens / n, n) / 1e3
+        return v
+
+    def mix_ms(self, n: int, tokens: int, weighted: int) -> float:
+        """`step_ms(n, 0, tokens, weighted / tokens)`: a mixed step without its context term
+        (step_ms is affine in the context, with the decode step's slope `ctx_ms`)."""
+        key = (n, tokens, weighted)
+        v = self.mix_cache.get(key)
+        if v is None:
+            v = self.mix_cache[key] = float(self.cfg.deployment.step_ms(n, 0.0, tokens, weighted / tokens))
         return v
 
 
@@ -262,6 +297,9 @@ class _Sim:
             self.admit(inst)
             if inst.running:
                 self.start_step(inst)
+        elif inst.chunked:
+            if inst.running or inst.prefilling or inst.waiting:
+                self.start_mixed(inst)
         else:
             w = inst.waiting
             if w and (inst.reserved + w[0].need <= inst.cap_tokens or not inst.running) and len(inst.running) < inst.max_seqs:
@@ -356,6 +394,90 @@ class _Sim:
                 inst.done += 1
         self.next_work(inst)
 
+    # --- colocated mixed steps (chunked prefill, in-flight batching) ------------------------
+    def start_mixed(self, inst: _Inst) -> None:
+        """A step of all running decodes and prompt chunks FCFS within the token budget."""
+        n = len(inst.running)
+        left = inst.max_tokens - n
+        chunks = []
+        tokens = weighted = 0
+        if left > 0:
+            for r in inst.prefilling:  # FCFS: at most the head is part-prefilled
+                c = r.left if r.left < left else left
+                chunks.append((r, c))
+                tokens += c
+                weighted += c * r.prompt
+                left -= c
+                if left <= 0:
+                    break
+            w = inst.waiting
+            if left > 0 and w:
+                before = len(w)
+                pre = inst.prefilling
+                while w and left > 0:
+                    r = w[0]
+                    if n + len(pre) >= inst.max_seqs or (inst.reserved + r.need > inst.cap_tokens and (n or pre)):
+                        break
+                    w.popleft()
+                    inst.reserved += r.need
+                    pre.append(r)
+                    c = r.left if r.left < left else left
+                    chunks.append((r, c))
+                    tokens += c
+                    weighted += c * r.prompt
+                    left -= c
+                if len(w) != before:
+                    self._queue_changed(inst, before)
+        ctx = inst.sum_prompt + n * inst.steps - inst.sum_s0
+        inst.batch, inst.busy, inst.t_start = chunks, True, self.now
+        if self.w0 <= self.now <= self.w1:
+            inst.batch_sum += n
+            inst.n_steps += 1
+        ms = inst.mix_ms(n, tokens, weighted) if tokens else inst.step_ms[min(n, inst.max_seqs)]
+        self.push(self.now + (ms + inst.ctx_ms * ctx) / 1e3, _MIX, inst)
+
+    def mixed_done(self, inst: _Inst) -> None:
+        now = self.now
+        inst.busy = False
+        inst.busy_s += self._window(inst.t_start, now)
+        inst.steps += 1
+        steps = inst.steps
+        measured = self.w0 <= now <= self.w1
+        run = inst.running
+        while run and run[0][0] == steps:
+            r = heapq.heappop(run)[2]
+            r.t_last = now
+            r.tpot_ms = (now - r.t_first) / (r.output - 1) * 1e3
+            inst.reserved -= r.need
+            inst.sum_prompt -= r.prompt
+            inst.sum_s0 -= r.s0
+            if measured:
+                inst.done += 1
+        chunks, inst.batch = inst.batch, []
+        for r, c in chunks:
+            r.left -= c
+            inst.queued_tokens -= c
+            if r.left:
+                continue
+            inst.prefilling.popleft()  # FCFS: the finished prompts lead the queue
+            r.t_ttft = r.t_first = now  # the last chunk's step gives the first token
+            if inst.t_start >= self.w0 and now <= self.w1:
+                inst.done += 1
+            if r.output <= 1:
+                r.t_last = now
+                r.tpot_ms = (now - inst.t_start) * 1e3
+                inst.reserved -= r.need
+                if measured:
+                    inst.done += 1
+                continue
+            # in the batch as if since the step just done (its context: prompt + 1 token next
+            # step); it leaves after output - 1 decode steps
+            r.s0 = steps - 1
+            heapq.heappush(run, (r.s0 + r.output, id(r), r))
+            inst.sum_prompt += r.prompt
+            inst.sum_s0 += r.s0
+        self.next_work(inst)
+
     # --- disaggregation: choose a decoder, move the KV cache --------------------------------
     def hand_over(self, src: _Inst, r: _Req) -> None:
         table = self.back.get((self.zone[src.pool], r.k))
@@ -442,6 +564,8 @@ class _Sim:
                 self.step_done(obj)
             elif kind == _PASS:
                 self.pass_done(obj)
+            elif kind == _MIX:
+                self.mixed_done(obj)
             else:
                 self.net_done(*obj)
         for pool in self.insts:
