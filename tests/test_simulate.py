@@ -164,3 +164,129 @@ def test_node_local_handoffs_on_slow_nics_hold(tmp_path):
     row = _row(r)
     assert row.meets_target and row.both_attainment > 0.9
     assert r.throughput[-1].throughput_ratio == pytest.approx(1.0, abs=0.03)
+
+
+# --- colocated instances: prefill-first (vllm-2023) and mixed steps (chunked engines) --------
+
+
+def _solved_with(root, fleet: str, workload: str, **options):
+    problem = load_problem(root / "fleets" / f"{fleet}.yaml", root / "workloads" / f"{workload}.yaml", **options)
+    return problem, build_capacity_table(problem), plan_problem(problem, explain=False)
+
+
+def _one_instance_plan(plan, config):
+    """`plan` cut down to one instance of `config`, serving every class."""
+
+    def klass(name):
+        return PoolClass(
+            request_class=name, requests_per_s=0.1, capacity_per_instance_per_s=1.0, batch=1, prefill_ms=0.0,
+            decode_step_ms=0.0, predicted_ttft_ms=None, ttft_queue_ms=None, kv_transfer_ms=None, predicted_tpot_ms=None,
+        )
+
+    names = sorted({c.request_class for p in plan.pools for c in p.classes})
+    pool = Pool(
+        model=config.served, gpu=config.gpu_id, role=config.role, tp=config.tp, instances=1, gpus=config.tp,
+        utilisation=0.1, classes=[klass(n) for n in names],
+    )
+    return plan.model_copy(update={"pools": [pool], "models": [plan.models[0].model_copy(update={"requests_per_s": 0.1})]})
+
+
+def test_hand_computed_mixed_steps_on_a_chunked_colocated_instance(chat):
+    """One A100 TP4 colocated instance on the default (chunked-prefill) engine, token budget N.
+    a (prompt 1.5N, 3 output tokens) arrives at 0 and takes the whole budget in step 1; b
+    (prompt N/4, 2 tokens) arrives 1 ms later and shares step 2 with the rest of a's prompt: both
+    get their first token at the end of step 2. Step 3 decodes a and b (b leaves: TPOT = step 3);
+    c (prompt N/8, 2 tokens) arrives 1 ms into step 3 and its whole prompt rides in step 4 with
+    a's last decode (a's TPOT is stretched by it), then c decodes alone in step 5. d (prompt
+    100, 1 token) arrives at 10 s to an idle instance: one step is its TTFT and its TPOT."""
+    p, t, plan = chat
+    cfg = next(c for c in t.configs if (c.gpu_id, c.tp, c.role) == ("a100-80-sxm", 4, "colocated"))
+    d = cfg.deployment
+    assert d.engine.chunked
+    n = d.max_batched_tokens
+    sa, sb, sc, sd = n + n // 2, n // 4, n // 8, 100
+
+    def step(batch, ctx, tokens=0.0, prompt=1.0):
+        return float(d.step_ms(batch, ctx, tokens, prompt))
+
+    t1 = step(0, 0.0, n, sa)
+    rest = n // 2 + sb
+    t2 = step(0, 0.0, rest, ((n // 2) * sa + sb * sb) / rest)  # token-weighted mean prompt length
+    t3 = step(2, (sa + 1 + sb + 1) / 2)  # no prompt tokens: the decode step
+    assert t3 == pytest.approx(float(d.decode_step_ms(2, (sa + sb + 2) / 2)), rel=1e-12)
+    t4 = step(1, sa + 2, sc, sc)
+    t5 = step(1, sc + 1)
+    td = step(0, 0.0, sd, sd)
+    assert t1 > 1.0 and t3 > 1.0  # b and c arrive within the steps named above
+    trace = [(0.0, sa, 3), (0.001, sb, 2), ((t1 + t2 + 1.0) / 1e3, sc, 2), (10.0, sd, 1)]
+    r = simulate(p, t, _one_instance_plan(plan, cfg), trace=trace, warmup_s=0.0)
+
+    ttft = [t1 + t2, t1 + t2 - 1.0, t3 + t4 - 1.0, td]
+    tpot = [(t3 + t4) / 2, t3, t5, td]
+    row = _row(r)
+    assert row.requests == 4
+    for q, got in ((50, row.ttft_ms_p50), (90, row.ttft_ms_p90), (99, row.ttft_ms_p99)):
+        assert got == pytest.approx(float(np.percentile(ttft, q)), rel=1e-5)
+    for q, got in ((50, row.tpot_ms_p50), (90, row.tpot_ms_p90), (99, row.tpot_ms_p99)):
+        assert got == pytest.approx(float(np.percentile(tpot, q)), rel=1e-5)
+    # c's prompt stretches a's TPOT beyond its two decode-only steps
+    assert (t3 + t4) / 2 > (t3 + float(d.decode_step_ms(1, sa + 2))) / 2
+    pool = r.pools[0]
+    assert pool.utilisation == pytest.approx((t1 + t2 + t3 + t4 + t5) / 10e3, rel=1e-5)  # d's step ends past the window
+    assert pool.mean_batch == pytest.approx((0 + 0 + 2 + 1 + 1 + 0) / 6)
+    assert pool.max_queue == 1 and row.decode_wait_ms_p90 is None
+
+
+def test_prefill_first_colocated_simulates_as_before_engines(root):
+    """A vllm-2023 plan of colocated pools only (prefill-first scheduler): the numbers the
+    simulator gave before mixed steps existed (recorded with it, same seed; the new simulator
+    gave the same JSON bytes). Should the vllm-2023 plan itself change (its golden files),
+    record them again."""
+    p, t, plan = _solved_with(root, "h100-a100", "chat-llama70b", roles=["colocated"], engine="vllm-2023")
+    assert [(q.gpu, q.tp, q.instances) for q in plan.pools] == [("h100-sxm", 2, 2), ("h100-sxm", 4, 3), ("a100-80-sxm", 4, 8)]
+    assert all(not c.deployment.engine.chunked for c in t.configs)
+    r = simulate(p, t, plan, n_requests=4000, seed=2)
+    row = _row(r)
+    got = (row.ttft_ms_p50, row.ttft_ms_p90, row.ttft_ms_p99, row.tpot_ms_p50, row.tpot_ms_p90, row.tpot_ms_p99)
+    assert got == (325.261, 394.994, 896.129, 64.1787, 68.0678, 71.3562)
+    assert [(q.utilisation, q.mean_batch, q.max_queue, q.requests) for q in r.pools] == [
+        (1.0, 26.9196, 3, 2109), (1.0, 26.8319, 2, 1184), (1.0, 14.7704, 2, 2510),
+    ]
+    assert r.throughput[-1].completed_requests_per_s == 16.1368 and row.both_attainment == 1.0
+
+
+@pytest.fixture(scope="module")
+def chat_colocated(request):
+    """The chat example on colocated pools only, on the default engine (chunked prefill)."""
+    from tests.conftest import ROOT
+
+    return _solved_with(ROOT, "h100-a100", "chat-llama70b", roles=["colocated"])
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "the chunked colocated capacity model (_colocated_mixed) is optimistic. Measured (20,000 requests, "
+        "seed 1; plan 44.5 req/s on 4x H100 TP4 + 16x A100 TP2 colocated): TTFT 30.7%, TPOT 3.4%, both 1.9% "
+        "within the SLOs (target 90%), sim/planned throughput 0.870; the A100 TP2 pool's queue grows without "
+        "bound. The model takes the mean step at the mean prompt tokens per step (b*s/o); prompts arrive "
+        "whole, so most steps are weight-bound decode-only steps and a few carry a whole prompt"
+    ),
+)
+def test_chunked_colocated_holds_at_planned_load(chat_colocated):
+    p, t, plan = chat_colocated
+    assert {q.role for q in plan.pools} == {"colocated"} and all(c.deployment.engine.chunked for c in t.configs)
+    r = simulate(p, t, plan, load=1.0, n_requests=20_000, seed=1)
+    row = _row(r)
+    assert row.both_attainment >= p.slo.percentile / 100 and row.meets_target
+    assert r.throughput[-1].throughput_ratio == pytest.approx(1.0, abs=0.03)
+
+
+def test_chunked_colocated_breaks_at_1_3x(chat_colocated):
+    """At 1.3x the planned load the SLO percentile breaks (measured: 0% of requests within
+    both SLOs, sim/planned throughput 0.68, seed 1)."""
+    p, t, plan = chat_colocated
+    r = simulate(p, t, plan, load=1.3, n_requests=20_000, seed=1)
+    row = _row(r)
+    assert not row.meets_target
+    assert row.both_attainment < p.slo.percentile / 100 - 0.3 or r.throughput[-1].completion_ratio < 0.9

@@ -382,7 +382,11 @@ def mixed_latency(d: Deployment, s: float, o: float, b, pct: float, headroom: bo
     avail = budget - b
     fits = (avail > 0) & (p < avail)
     q = batch_quantile(b, pct) if headroom else b
-    seen = np.asarray(d.step_ms(q, ctx, q * s / o, s), dtype=float)
+    # the prompts that arrive during a request's o steps: Poisson with mean b (Little), so at
+    # the SLO percentile b + z_p·√b, at batch 1 too (one request at a time still meets others'
+    # prompts; found with the simulator: without it small colocated batches miss their TPOT)
+    arrivals = b + _z(pct) * np.sqrt(b) if headroom else b
+    seen = np.asarray(d.step_ms(q, ctx, arrivals * s / o, s), dtype=float)
     safe = np.maximum(avail, 1.0)
     tau_pf = np.asarray(d.step_ms(b, ctx, np.minimum(s, safe), s), dtype=float)
     service = np.maximum(1.0, s / safe) * tau_pf
