@@ -660,8 +660,8 @@ def _binding(sol: Solution, problem: Problem) -> list[Binding]:
 
 
 def engine_use(gpu) -> EngineUse | None:
-    r, info = gpu.engine_rules, gpu.profile
-    if info is None:
+    r, info = gpu.engine, gpu.profile
+    if info is None or r is None:
         return None
     error = {
         k: {m: {q: round(float(x), 4) for q, x in v.items() if q in ("median_abs", "p90_abs")} for m, v in acc.items()}
@@ -689,7 +689,7 @@ def _notes(problem: Problem, table: CapacityTable) -> list[str]:
     notes = []
     for e in problem.entries:
         if e.gpu.efficiency.source.startswith("borrowed"):
-            notes.append(f"{e.gpu.id}: {e.gpu.engine_rules.id} efficiency parameters {e.gpu.efficiency.source}")
+            notes.append(f"{e.gpu.id}: {e.gpu.engine.id if e.gpu.engine else 'default'} efficiency parameters {e.gpu.efficiency.source}")
         if e.network_source != "fleet file":
             notes.append(f"{e.gpu.id}: network {e.gpu.network_gbit_s:g} Gb/s per GPU, {e.network_source}")
     for label, lines in table.tp_notes.items():

@@ -44,14 +44,6 @@ class Gpu:
         return max(1, min(self.scaleup_domain_gpus, self.gpus_per_node))
 
     @property
-    def engine_rules(self) -> EngineRules:
-        if self.engine is None:  # a Gpu built by hand: the catalog's default engine
-            from planner.catalog import catalog
-
-            return catalog().engine(None)
-        return self.engine
-
-    @property
     def tp_over_pcie(self) -> bool:
         return self.scaleup_domain_gpus <= 1
 

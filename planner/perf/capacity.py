@@ -313,7 +313,8 @@ def _colocated_mixed(d: Deployment, c: PlanClass, served: Served) -> ClassCapaci
     """Chunked prefill / in-flight batching: every step carries the running decodes and prompt
     tokens up to the token budget N (`Deployment.step_ms`). At a mean batch b of decodes
     (rate r = b / (o·τ), Little) a step carries p = r·s·τ = b·s/o prompt tokens on average, so
-    the mean step is τ(b) = step(b, p) explicitly and TPOT = τ. A prompt needs max(1, s/(N-b))
+    the mean step is τ(b) = mean_step(b, p) explicitly (a share p/c of the steps carry a chunk of
+    c = min(s, N-b) prompt tokens, the rest decode only) and TPOT = τ. A prompt needs max(1, s/(N-b))
     steps that carry its chunks, τ_pf = step(b, min(s, N-b)) each; it queues for the budget as
     an M/D/1 queue at utilisation u = p/(N-b). TTFT = wait at the SLO percentile + its chunk
     steps + half a step in flight + the engine's fixed first-token latency. Memory and TPOT at
@@ -378,7 +379,7 @@ def mixed_latency(d: Deployment, s: float, o: float, b, pct: float, headroom: bo
     ctx = s + o / 2
     budget = float(d.max_batched_tokens)
     p = b * s / o
-    step = np.asarray(d.step_ms(b, ctx, p, s), dtype=float)
+    step = np.asarray(d.mean_step_ms(b, ctx, p, s), dtype=float)
     avail = budget - b
     fits = (avail > 0) & (p < avail)
     q = batch_quantile(b, pct) if headroom else b
@@ -386,7 +387,7 @@ def mixed_latency(d: Deployment, s: float, o: float, b, pct: float, headroom: bo
     # the SLO percentile b + z_p·√b, at batch 1 too (one request at a time still meets others'
     # prompts; found with the simulator: without it small colocated batches miss their TPOT)
     arrivals = b + _z(pct) * np.sqrt(b) if headroom else b
-    seen = np.asarray(d.step_ms(q, ctx, arrivals * s / o, s), dtype=float)
+    seen = np.asarray(d.mean_step_ms(q, ctx, arrivals * s / o, s), dtype=float)
     safe = np.maximum(avail, 1.0)
     tau_pf = np.asarray(d.step_ms(b, ctx, np.minimum(s, safe), s), dtype=float)
     service = np.maximum(1.0, s / safe) * tau_pf

@@ -51,8 +51,13 @@ class Deployment:
     # --- the engine ------------------------------------------------------------------------
     @property
     def engine(self) -> EngineRules:
-        """The serving engine's rules (memory, batch, scheduler), carried by the GPU type."""
-        return self.gpu.engine_rules
+        """The serving engine's rules (memory, batch, scheduler), carried by the GPU type (a GPU
+        built by hand without them: the catalog's default engine)."""
+        if self.gpu.engine is not None:
+            return self.gpu.engine
+        from planner.catalog import catalog
+
+        return catalog().engine(None, self.gpu)
 
     @property
     def max_num_seqs(self) -> int:
@@ -177,6 +182,20 @@ class Deployment:
             + np.minimum(1.0, p / np.maximum(s, 1.0)) * e.prefill_overhead_us_per_layer
         ) * 1e-3
         return (np.maximum(weights_s, compute_s) + kv_s) * 1e3 + comm + overhead
+
+    def mean_step_ms(self, batch, context_tokens, prefill_tokens, prompt_tokens):
+        """The mean step of a chunked-prefill scheduler that carries `prefill_tokens` prompt
+        tokens per step on average: prompts arrive whole, so a share f = p / c of the steps
+        carry a chunk of c = min(s, N - b) tokens and the rest decode only. The mean of the
+        two step times, not the step at the mean tokens: the weight-bound decode step lets a
+        few prompt tokens ride free, a whole chunk does not (Jensen: max(W, C) is convex)."""
+        b = np.asarray(batch, dtype=float)
+        p = np.asarray(prefill_tokens, dtype=float)
+        chunk = np.maximum(np.minimum(np.asarray(prompt_tokens, dtype=float), self.max_batched_tokens - b), 1.0)
+        share = np.minimum(1.0, p / chunk)
+        full = self.step_ms(b, context_tokens, np.where(share >= 1.0, p, chunk), prompt_tokens)
+        bare = self.step_ms(b, context_tokens, 0.0, prompt_tokens)
+        return share * full + (1 - share) * bare
 
     def decode_step_ms(self, batch, context_tokens: float):
         """Step time for a batch (a number, or a numpy array of batch sizes)."""

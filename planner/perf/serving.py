@@ -10,8 +10,10 @@ The model (a closed queueing network, solved by mean-value analysis):
   * the engine runs steps; each step carries every running decode (b of them) and fills the
     rest of its token budget N (`max_num_batched_tokens`, the chunked-prefill budget) with
     prompt chunks (`Deployment.step_ms`). On average a step carries p = X·S·τ prompt tokens at
-    throughput X, so the mean step τ = step(b, p), and TPOT = τ: every running decode yields one
-    token per step, slowed by the prefill chunks that share it (the colocated stall);
+    throughput X; prompts arrive whole, so a share of the steps carry a chunk and the rest decode
+    only, and the mean step τ is the mean of the two (`Deployment.mean_step_ms`); TPOT = τ:
+    every running decode yields one token per step, slowed by the chunks that share it (the
+    colocated stall);
   * prefill is a queueing station: a prompt needs max(1, S / (N - b)) steps that carry a
     prompt chunk, each τ_pf = step(b, min(S, N - b)), so its service time s_p is that many
     τ_pf; decode is a delay station of (O - 1)·τ (at most `max_num_seqs` requests at once);
@@ -96,7 +98,7 @@ def _burst_ms(d: Deployment, b, ctx, s, c, budget: float) -> np.ndarray:
 def _times(d: Deployment, b, ctx, p, s, budget: float) -> tuple[np.ndarray, np.ndarray]:
     """(mean step ms, prefill service ms per prompt) at b running decodes and p prompt tokens
     per step."""
-    tau = np.asarray(d.step_ms(b, ctx, p, s), dtype=float)
+    tau = np.asarray(d.mean_step_ms(b, ctx, p, s), dtype=float)
     if not d.engine.chunked:
         return tau, np.array([d.prefill_ms(x, 1) for x in s])
     avail = np.maximum(budget - b, np.minimum(s, budget) * 0.05)
