@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from planner.errors import InputError
-from planner.perf.capacity import CapacityTable, ClassCapacity
+from planner.perf.table import CapacityTable, ClassCapacity
 from planner.problem import PlanClass, Problem, Served
 from planner.specs.workload import MeasuredCapacity
 

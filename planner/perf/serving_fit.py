@@ -602,7 +602,7 @@ class ServingCalibration:
             "source": {"file": Path(self.path).name, "sha256": self.sha256, "format": self.format, "rows_used": len(self.rows)},
             "held": [n for n in CALIBRATION_ORDER if n not in self.free],
             "error": {
-                m: {"rows": v["rows"], "median_abs": round(v["median_abs"], 4), "worst_abs": round(v["p90_abs"], 4)}
+                m: {"rows": v["rows"], "median_abs": round(v["median_abs"], 4), "p90_abs": round(v["p90_abs"], 4)}
                 for m, v in self.errors()["after"].items()
             },
             "efficiency": rounded(self.efficiency),
