@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from planner.errors import InfeasibleError, InputError
+from planner.optimize.budget import Deadline
 from planner.optimize.infeasibility import check_servable, explain_shortfall
 from planner.optimize.scenarios import solve_and_explain
 from planner.optimize.solve import MIP_REL_GAP, OBJECTIVES, solve
@@ -68,8 +69,12 @@ def plan_problem(
     explain: bool = True,
     time_limit_s: float | None = None,
     gap_rel: float | None = None,
+    deadline: Deadline | None = None,
 ) -> Plan:
-    """`gap_rel`: stop the main solve at this relative MIP gap (None: prove optimality)."""
+    """`gap_rel`: stop the main solve at this relative MIP gap (None: prove optimality).
+    `time_limit_s`: one wall-clock budget for all of it (capacities, every solve stage, the
+    explaining re-solves, the shortfall search); the plan reports the gap it reached."""
+    deadline = deadline or Deadline(time_limit_s)
     objective = objective or default_objective(problem)
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
@@ -79,17 +84,17 @@ def plan_problem(
 
     def main():
         gap = MIP_REL_GAP if gap_rel is None else gap_rel
-        return solve(problem, table, objective, solver, time_limit_s=time_limit_s, gap_rel=gap)
+        return solve(problem, table, objective, solver, gap_rel=gap, deadline=deadline)
 
     try:
         if explain:
-            done = solve_and_explain(problem, table, objective, solver, main)
+            done = solve_and_explain(problem, table, objective, solver, main, deadline)
             return build_plan(problem, table, done.solution, done.baselines, done.marginals, done.shadow)
         return build_plan(problem, table, main(), [], [], {})
     except InfeasibleError as e:
         if objective != "min-cost":
             raise
-        raise InfeasibleError(f"{e.message}: {explain_shortfall(problem, table, solver, time_limit_s)}") from None
+        raise InfeasibleError(f"{e.message}: {explain_shortfall(problem, table, solver, deadline)}") from None
 
 
 def plan_files(

@@ -90,7 +90,7 @@ def solve(
     solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the plan as JSON to FILE, or - for stdout")] = None,
     explain: Annotated[bool, typer.Option(help="baselines, marginal values and shadow prices (extra solves)")] = True,
-    time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="wall-clock budget for the whole command (capacities, every solve, the explanation), seconds; the plan reports its gap")] = None,
     mip_gap: Annotated[
         Optional[float],
         typer.Option(help="stop at this relative MIP gap, e.g. 0.001 on large fleets (default: prove optimality)"),
@@ -160,7 +160,7 @@ def compare(
     budget_usd_per_hour: Annotated[Optional[float], typer.Option(help="budget for every scenario (USD/h)")] = None,
     roles: Annotated[Optional[str], typer.Option(help="roles to consider, e.g. colocated")] = None,
     solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
-    time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="wall-clock budget for the whole command (capacities, every solve, the explanation), seconds; the plan reports its gap")] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the comparison as JSON to FILE, or -")] = None,
     engine: Annotated[
         Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the fleet's, else vllm)")
@@ -201,7 +201,7 @@ def sweep(
     budget_usd_per_hour: Annotated[Optional[float], typer.Option(help="budget (when not swept)")] = None,
     roles: Annotated[Optional[str], typer.Option(help="roles to consider, e.g. colocated")] = None,
     solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
-    time_limit: Annotated[Optional[float], typer.Option(help="solver time limit per solve, seconds")] = None,
+    time_limit: Annotated[Optional[float], typer.Option(help="wall-clock budget for the whole command (capacities, every solve, the explanation), seconds; the plan reports its gap")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="draw the frontier to FILE.png (needs planner[plot])")] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the sweep as JSON to FILE, or -")] = None,
     engine: Annotated[

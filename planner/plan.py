@@ -21,7 +21,7 @@ from planner.perf.capacity import CapacityTable, Config, batch_quantile, mixed_l
 from planner.perf.queueing import wait_quantile_ms
 from planner.problem import Problem
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 SIG = 6  # significant digits of every float in the JSON: stable across solvers and platforms
 
 
@@ -184,6 +184,7 @@ class Baseline(_Out):
     gain_of_plan: float | None  # how much better the plan is, in the objective's terms (0.25 = 25%)
     pools: dict[str, int] | None
     reason: str | None
+    proven: bool = True  # (1.3) the re-solve proven optimal (or proven infeasible)
 
 
 class MarginalValue(_Out):
@@ -194,6 +195,7 @@ class MarginalValue(_Out):
     delta_cost_usd_per_hour: float | None
     delta_objective: float | None
     lp_shadow_price: float | None
+    proven: bool = True  # (1.3) both the plan and this re-solve proven optimal (else the deltas carry their gaps)
 
 
 class Binding(_Out):
@@ -604,6 +606,7 @@ def _baseline(b: Outcome, sol: Solution, problem: Problem) -> Baseline:
         gain_of_plan=_r(_gain(_plan_outcome(sol).score(obj), b.score(obj), obj)),
         pools=dict(sorted(b.instances.items())) if b.instances else None,
         reason=b.reason or None,
+        proven=b.proven,
     )
 
 
@@ -630,6 +633,7 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
         # so that HiGHS and CBC print the same (tokens/$ objectives are ~1e5: 1e-6 of it is 0.1)
         delta_objective=_d(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem), base, 4) if o.feasible else None,
         lp_shadow_price=_r(shadow[m.gpu_id] * m.added_gpus) if m.gpu_id in shadow else None,
+        proven=o.proven and sol.proven_optimal,
     )
 
 

@@ -21,8 +21,8 @@ def test_time_out_with_a_plan_is_marked_and_keeps_its_gap(monkeypatch):
     original = solve_module._Runner.run
     calls = {"n": 0}
 
-    def timed_out_first(self, m, sense, objective, warm=False):
-        stats, gap = original(self, m, sense, objective, warm)
+    def timed_out_first(self, m, sense, objective, warm=False, **kw):
+        stats, gap = original(self, m, sense, objective, warm, **kw)
         calls["n"] += 1
         if calls["n"] == 1:  # the stage that decides the objective stops early, 2% from its bound
             stats = dataclasses.replace(

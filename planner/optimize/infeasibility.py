@@ -6,8 +6,9 @@ whether the network binds, and how many more GPUs of which type would close the 
 from __future__ import annotations
 
 from planner.errors import InfeasibleError
+from planner.optimize.budget import Deadline
 from planner.optimize.milp import nic_capacity_gb_s
-from planner.optimize.solve import Solution, solve
+from planner.optimize.solve import DEMAND_REL_TOL, Solution, solve
 from planner.perf.capacity import CapacityTable, Config
 from planner.problem import Problem
 
@@ -74,10 +75,17 @@ def best_reachable(configs: list[Config], k, phase: str) -> str:
     return f"; best reachable {what}: {min(values):.1f} ms" if values else ""
 
 
-def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, time_limit_s: float | None) -> str:
-    """The fleet cannot reach the QPS target: by how much, the nearest plan, and what would do."""
+def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, deadline: Deadline | float | None = None) -> str:
+    """The fleet cannot reach the QPS target: by how much, the nearest plan, and what would do.
+
+    Its re-solves are capped at the target (so unlimited purchases stay bounded) and share the
+    command's deadline; past it, the search for more GPUs is left out and the text says so."""
+    deadline = deadline if isinstance(deadline, Deadline) else Deadline(deadline)
     target = problem.qps_target or 0.0
-    best = solve(problem, table, "max-throughput", solver, time_limit_s=time_limit_s)
+    try:
+        best = solve(problem, table, "max-throughput", solver, deadline=deadline, rate_cap=target)
+    except InfeasibleError:
+        return "no plan serves any traffic within the SLOs"
     parts = [
         f"the fleet serves at most {best.rate_per_s:.4g} req/s within the SLOs, {best.rate_per_s / target:.1%} of "
         f"the {target:g} req/s target",
@@ -98,12 +106,15 @@ def explain_shortfall(problem: Problem, table: CapacityTable, solver: str, time_
         parts.append(slow)
     more = []
     for e in problem.entries:
-        k = _more_gpus_needed(problem, table, e.gpu.id, target, solver, time_limit_s)
+        if deadline.expired():
+            parts.append("the search for more GPUs stopped at the time limit")
+            break
+        k = _more_gpus_needed(problem, table, e.gpu.id, target, solver, deadline)
         if k is not None:
             more.append(f"+{k} {e.gpu.id}")
     if more:
         parts.append("enough with " + " or ".join(more) + " (one type at a time)")
-    else:
+    elif not deadline.expired():
         parts.append("no number of extra GPUs of a single type reaches the target")
     return "; ".join(parts)
 
@@ -135,23 +146,31 @@ def _pools_summary(sol: Solution) -> str:
 
 
 def _more_gpus_needed(
-    problem: Problem, table: CapacityTable, gpu_id: str, target: float, solver: str, time_limit_s: float | None
+    problem: Problem, table: CapacityTable, gpu_id: str, target: float, solver: str, deadline: Deadline
 ) -> int | None:
     """Smallest k such that k more GPUs of this type reach the target (exponential, then
     binary search over max-throughput re-solves); None when no k up to the schema's limit does."""
     base = problem.entry(gpu_id).count
 
     def rate(k: int) -> float:
+        if deadline.expired():
+            raise TimeoutError
         try:
             p = problem.with_count(gpu_id, base + k)
-            return solve(p, table, "max-throughput", solver, time_limit_s=time_limit_s, tie_break=False).rate_per_s
+            return solve(p, table, "max-throughput", solver, tie_break=False, deadline=deadline, rate_cap=target).rate_per_s
         except InfeasibleError:
             return 0.0
 
-    goal = target * (1 - 1e-9)
+    try:
+        return _search(rate, target)
+    except TimeoutError:
+        return None
+
+
+def _search(rate, target: float) -> int | None:
+    goal = target * (1 - DEMAND_REL_TOL)
     lo, hi, last = 0, 1, rate(0)
-    while rate(hi) < goal:
-        r = rate(hi)
+    while (r := rate(hi)) < goal:
         if r <= last * (1 + 1e-9) and hi >= 64:  # more of this type no longer helps
             return None
         last, lo, hi = r, hi, hi * 2

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import pulp
 
 from planner.errors import InfeasibleError, InputError, SolverError
+from planner.optimize.budget import Deadline, deadline_of
 from planner.optimize.milp import Milp, build_milp, cost_expression, flow_tie_break_expression, tie_break_expression
 from planner.perf.capacity import CapacityTable
 from planner.problem import UNLIMITED_PURCHASE, Problem
@@ -27,6 +28,16 @@ OBJECTIVES = ("max-throughput", "min-cost", "max-tokens-per-dollar")
 SOLVERS = ("highs", "cbc")
 MIP_REL_GAP = 1e-7
 TIE_TOLERANCE = 1e-7  # stage 2 keeps the stage-1 optimum within this relative tolerance
+# A plan serves its QPS target when it serves at least target x (1 - DEMAND_REL_TOL): far below
+# the capacity model's accuracy, and above the solvers' tolerances (HiGHS accepts an instance
+# count within 1e-6 of an integer, so an exact-fill optimum may be 1e-6 of an instance short
+# once rounded). Every plan is checked against its own constraints at this tolerance.
+DEMAND_REL_TOL = 1e-6
+# the integrality tolerance of the strict retry (solver defaults: 1e-6 HiGHS, 1e-7 CBC)
+STRICT_INTEGRALITY = 1e-9
+# a plan is reported proven optimal at a relative gap up to this (the solvers stop at MIP_REL_GAP
+# by their own gap formulas, which differ from ours by rounding: 2.4e-7 seen with HiGHS)
+PROVEN_GAP = 1e-6
 # These MILPs are small (tens of integer variables): HiGHS's restarts and primal heuristics cost
 # more than they save on them. Measured on the shipped examples (solve + explaining re-solves,
 # 2-core VM): 0.99 s with HiGHS defaults minus restarts/feasibility jump, 0.69 s with the
@@ -114,19 +125,24 @@ def make_solver(
     warm_start: bool = False,
     large: bool = False,
     gap_rel: float = MIP_REL_GAP,
+    strict: bool = False,
 ) -> pulp.LpSolver:
     """`warm_start`: start from the variables' current values (a later stage starts from the
     previous stage's plan, so it always has one even when it stops at the time limit).
-    `large`: a MILP above LARGE_MILP_INTEGERS integer variables (HiGHS keeps its defaults)."""
+    `large`: a MILP above LARGE_MILP_INTEGERS integer variables (HiGHS keeps its defaults).
+    `strict`: integrality tolerance STRICT_INTEGRALITY (the retry of a plan that failed its check)."""
     if name == "highs":
+        extra = {} if large else dict(HIGHS_OPTIONS)
+        if strict:
+            extra["mip_feasibility_tolerance"] = STRICT_INTEGRALITY
         s = pulp.HiGHS(
-            msg=False, threads=1, gapRel=gap_rel, timeLimit=time_limit_s, random_seed=0, warmStart=warm_start,
-            **({} if large else HIGHS_OPTIONS),
+            msg=False, threads=1, gapRel=gap_rel, timeLimit=time_limit_s, random_seed=0, warmStart=warm_start, **extra
         )
         alt = "cbc"
     elif name == "cbc":
         s = pulp.COIN_CMD(
-            msg=False, threads=1, gapRel=gap_rel, timeLimit=time_limit_s, randomSeed=1, warmStart=warm_start
+            msg=False, threads=1, gapRel=gap_rel, timeLimit=time_limit_s, randomSeed=1, warmStart=warm_start,
+            options=[f"integerTolerance {STRICT_INTEGRALITY:g}"] if strict else None,
         )
         alt = "highs"
     else:
@@ -151,20 +167,28 @@ def solver_version(name: str) -> str:
 
 
 class _Runner:
-    def __init__(self, solver_name: str, time_limit_s: float | None, large: bool = False, gap_rel: float = MIP_REL_GAP):
+    """Runs the stages of one solve; each solver call gets what is left of the deadline."""
+
+    def __init__(
+        self, solver_name: str, deadline: Deadline, large: bool = False, gap_rel: float = MIP_REL_GAP, strict: bool = False
+    ):
         self.name = solver_name
-        self.solver = make_solver(solver_name, time_limit_s, large=large, gap_rel=gap_rel)
-        self.warm = make_solver(solver_name, time_limit_s, warm_start=True, large=large, gap_rel=gap_rel)
+        self.deadline = deadline
+        self.options = dict(large=large, gap_rel=gap_rel, strict=strict)
         self.seconds = 0.0
         self.solves = 0
 
-    def run(self, m: Milp, sense: int, objective, warm: bool = False) -> tuple[pulp.LpSolveStats, float]:
+    def run(
+        self, m: Milp, sense: int, objective, warm: bool = False, share: float = 1.0
+    ) -> tuple[pulp.LpSolveStats, float]:
+        """`share`: of the time left, the part this call may use (the rest is kept for later stages)."""
         m.prob.sense = sense
         m.prob.setObjective(objective)
+        solver = make_solver(self.name, self.deadline.solver_limit_s(share), warm_start=warm, **self.options)
         t0 = time.perf_counter()
         try:
             with quiet_stdout():
-                stats = m.prob.solve(self.warm if warm else self.solver)
+                stats = m.prob.solve(solver)
         except pulp.PulpError as e:
             raise SolverError(f"solver '{self.name}' failed: {e}") from None
         self.seconds += time.perf_counter() - t0
@@ -182,7 +206,7 @@ def _gap(stats: pulp.LpSolveStats) -> float:
 def _check(stats: pulp.LpSolveStats, what: str) -> bool:
     """True when proven optimal; False when stopped with a solution; raise otherwise."""
     if stats.status in _OK and stats.has_solution:
-        return _gap(stats) <= 2 * MIP_REL_GAP  # a looser --mip-gap stops short of proof
+        return _gap(stats) <= PROVEN_GAP  # a looser --mip-gap stops short of proof
     if stats.status in _STOPPED_WITH_SOLUTION and stats.has_solution:
         return False
     if stats.status == pulp.LpSolveStatus.Infeasible:
@@ -191,6 +215,10 @@ def _check(stats: pulp.LpSolveStats, what: str) -> bool:
         raise SolverError("the model is unbounded (a bug: please report it with your input files)")
     hint = "; allow more time with --time-limit" if stats.status == pulp.LpSolveStatus.TimeLimit else ""
     raise SolverError(f"the solver stopped without a usable answer (status {stats.status.name}){hint}")
+
+
+class _CheckFailed(Exception):
+    """The solver's answer, once its instance counts are whole, breaks its own constraints."""
 
 
 def solve(
@@ -202,32 +230,74 @@ def solve(
     time_limit_s: float | None = None,
     tie_break: bool = True,
     gap_rel: float = MIP_REL_GAP,
+    deadline: Deadline | None = None,
+    rate_cap: float | None = None,
 ) -> Solution:
     """Solve to a relative MIP gap of `gap_rel` (default 1e-7: optimal; a looser gap such as
-    1e-3 stops earlier on large fleets and the plan reports the gap it reached)."""
+    1e-3 stops earlier on large fleets and the plan reports the gap it reached).
+
+    `deadline` (or `time_limit_s`, a new deadline): the wall-clock budget every stage shares.
+    `rate_cap`: max-throughput serves at most this many requests/s (bounded even with unlimited
+    purchases). Every answer is checked against its own constraints with whole instance counts
+    (`DEMAND_REL_TOL`); one that fails is solved again with strict integrality, and one that
+    still fails is an error, never a plan."""
     if objective not in OBJECTIVES:
         raise InputError(f"unknown objective '{objective}'; choose one of {', '.join(OBJECTIVES)}")
     make_solver(solver)  # a missing solver fails before any work
     unlimited = [e.gpu.id for e in problem.entries if e.buy_max >= UNLIMITED_PURCHASE]
-    if unlimited and objective == "max-throughput" and problem.budget_usd_per_hour is None:
+    if unlimited and objective == "max-throughput" and problem.budget_usd_per_hour is None and rate_cap is None:
         raise InputError(
             f"max-throughput with unlimited purchases of {', '.join(unlimited)} has no bound: give a budget "
             "(--budget-usd-per-hour) or a buy.max"
         )
+    if objective == "min-cost" and problem.qps_target is None:
+        raise InputError("min-cost needs a QPS target: give traffic.qps in the workload or --qps")
+    deadline = deadline_of(time_limit_s, deadline)
+    args = (problem, table, objective, solver, roles, tie_break, gap_rel, deadline, rate_cap)
+    try:
+        return _solve(*args, strict=False)
+    except _CheckFailed:
+        pass
+    try:
+        return _solve(*args, strict=True)
+    except _CheckFailed as e:
+        raise SolverError(
+            f"solver '{solver}' returned a plan that breaks its own constraints once instance counts are whole "
+            f"({e}), also with integrality tolerance {STRICT_INTEGRALITY:g}; try --solver "
+            f"{'cbc' if solver == 'highs' else 'highs'}"
+        ) from None
+
+
+def _solve(
+    problem: Problem,
+    table: CapacityTable,
+    objective: str,
+    solver: str,
+    roles: set[str] | None,
+    tie_break: bool,
+    gap_rel: float,
+    deadline: Deadline,
+    rate_cap: float | None,
+    strict: bool,
+) -> Solution:
     m = build_milp(problem, table, roles)
     if not m.configs:
         raise InfeasibleError("no configuration can serve any request class within the SLOs")
-    runner = _Runner(solver, time_limit_s, large=len(m.n) > LARGE_MILP_INTEGERS, gap_rel=gap_rel)
+    runner = _Runner(solver, deadline, large=len(m.n) > LARGE_MILP_INTEGERS, gap_rel=gap_rel, strict=strict)
     cost = cost_expression(m, problem)
     stages: list[str] = []
+    if rate_cap is not None:
+        m.add("cap", m.lam <= rate_cap)
 
     if objective == "min-cost":
         target = problem.qps_target
-        if target is None:
-            raise InputError("min-cost needs a QPS target: give traffic.qps in the workload or --qps")
-        m.add("target", m.lam == target)
-        stats, gap = runner.run(m, pulp.LpMinimize, cost)
-        proven = _check(stats, f"the fleet cannot serve {target:g} req/s within the SLOs")
+        m.add("target", m.lam >= target * (1 - DEMAND_REL_TOL))
+        stats, gap = runner.run(m, pulp.LpMinimize, cost, share=0.8 if tie_break else 1.0)
+        try:
+            proven = _check(stats, f"the fleet cannot serve {target:g} req/s within the SLOs")
+        except InfeasibleError:
+            _recheck_infeasible(problem, table, roles, runner, target)
+            raise
         stages.append("min cost")
         if tie_break:
             _fixed_tie_break(m, cost, runner, stages)
@@ -239,22 +309,62 @@ def solve(
                 m.add("tie:ratio", cost <= 0)
             else:
                 m.add("tie:ratio", m.lam - ratio * (1 - TIE_TOLERANCE) * cost >= 0)
-        stats, gap1 = runner.run(m, pulp.LpMaximize, m.lam)
+        stats, gap1 = runner.run(m, pulp.LpMaximize, m.lam, share=0.8 if tie_break else 1.0)
         proven = _check(stats, "no plan serves any traffic") and (proven if objective != "max-throughput" else True)
         gap = gap1 if objective == "max-throughput" else gap
         stages.append("max throughput")
         best = m.lam.value() or 0.0
         if best <= 1e-12:
-            raise InfeasibleError("no plan serves any traffic within the SLOs")
-        if tie_break:
+            if strict or not _serves_some(problem, table, roles, runner):
+                raise InfeasibleError("no plan serves any traffic within the SLOs")
+            raise _CheckFailed("the solver found no plan serving traffic where one exists")
+        if tie_break and not deadline.expired():
             m.add("tie:throughput", m.lam >= best * (1 - TIE_TOLERANCE))
-            stats2, _ = runner.run(m, pulp.LpMinimize, cost, warm=True)
-            _check(stats2, "tie-break stage lost feasibility")
-            stages.append("min cost among optima")
-            _fixed_tie_break(m, cost, runner, stages)
-    if tie_break:
-        _polish(m, problem, table, roles, runner, stages, objective)
-    return _read(m, problem, objective, proven, gap, runner, stages)
+            stats2, _ = runner.run(m, pulp.LpMinimize, cost, warm=True, share=0.5)
+            if _stage_ok(stats2):
+                stages.append("min cost among optima")
+                _fixed_tie_break(m, cost, runner, stages)
+            else:
+                _restore(m, stats2)
+        elif tie_break:
+            stages.append("tie-breaks skipped: time limit reached")
+    _polish(m, problem, table, roles, runner, stages, objective, rate_cap)
+    sol = _read(m, problem, objective, proven, gap, runner, stages)
+    _verify(sol, problem, objective)
+    return sol
+
+
+def _stage_ok(stats: pulp.LpSolveStats) -> bool:
+    return stats.has_solution and (stats.status in _OK or stats.status in _STOPPED_WITH_SOLUTION)
+
+
+def _restore(m: Milp, stats: pulp.LpSolveStats) -> None:  # pragma: no cover - a tie-break stage never loses the warm start
+    raise SolverError(f"a tie-break stage stopped without a plan (status {stats.status.name}); allow more time with --time-limit")
+
+
+def _serves_some(problem: Problem, table: CapacityTable, roles, runner: _Runner) -> bool:
+    """Whether the LP relaxation serves traffic (a MILP answer of 0 req/s is then a solver fault)."""
+    relaxed = build_milp(problem, table, roles)
+    for v in list(relaxed.n.values()) + list(relaxed.b.values()):
+        v.cat = pulp.LpContinuous
+    stats, _ = runner.run(relaxed, pulp.LpMaximize, relaxed.lam)
+    return stats.status == pulp.LpSolveStatus.Optimal and (relaxed.lam.value() or 0.0) > 1e-9
+
+
+def _recheck_infeasible(problem: Problem, table: CapacityTable, roles, runner: _Runner, target: float) -> None:
+    """A solver's "infeasible" for a min-cost target, checked: the most the same MILP serves,
+    capped at the target, with strict integrality. When that reaches the target the
+    infeasibility was the solver's (numerical), and the strict retry takes over."""
+    if runner.options["strict"]:
+        return
+    probe = build_milp(problem, table, roles)
+    probe.add("cap", probe.lam <= target)
+    strict = _Runner(runner.name, runner.deadline, runner.options["large"], runner.options["gap_rel"], strict=True)
+    stats, _ = strict.run(probe, pulp.LpMaximize, probe.lam)
+    runner.seconds += strict.seconds
+    runner.solves += strict.solves
+    if stats.has_solution and (probe.lam.value() or 0.0) >= target * (1 - DEMAND_REL_TOL):
+        raise _CheckFailed(f"'{runner.name}' called {target:g} req/s infeasible; the same MILP serves it")
 
 
 def _fixed_tie_break(m: Milp, cost, runner: "_Runner", stages: list[str]) -> None:
@@ -262,34 +372,55 @@ def _fixed_tie_break(m: Milp, cost, runner: "_Runner", stages: list[str]) -> Non
 
     A stage of its own: folded into the objective as a tiny weight, the preference would sit
     below the MIP gap tolerance and different solvers (or options) could return different
-    plans."""
+    plans. Skipped (the plan keeps the previous stage's pools) once the deadline has passed."""
+    if runner.deadline.expired():
+        stages.append("fixed tie-break skipped: time limit reached")
+        return
     best = pulp.value(cost) or 0.0
     m.add("tie:cost", cost <= best * (1 + TIE_TOLERANCE) + 1e-9)
     stats, _ = runner.run(m, pulp.LpMinimize, tie_break_expression(m), warm=True)
-    _check(stats, "tie-break stage lost feasibility")
+    if not _stage_ok(stats):
+        _restore(m, stats)
     stages.append("fixed tie-break")
 
 
 def _polish(
-    m: Milp, problem: Problem, table: CapacityTable, roles, runner: "_Runner", stages: list[str], objective: str
+    m: Milp, problem: Problem, table: CapacityTable, roles, runner: "_Runner", stages: list[str], objective: str,
+    rate_cap: float | None = None,
 ) -> None:
-    """With the instance counts fixed, the plan's exact throughput and a canonical traffic split.
+    """With the instance counts fixed (rounded), the plan's exact throughput and a canonical
+    traffic split.
 
     The tie-break stages keep λ within a relative 1e-7 of the optimum; two LPs over the fixed
-    pools restore the exact maximum (LP 1; the target itself for min-cost) and pick one split
-    of traffic among equal pools (LP 2), so HiGHS and CBC report the same numbers.
-    """
+    pools restore the exact maximum (LP 1, at most the target for min-cost) and pick one split
+    of traffic among equal pools (LP 2), so HiGHS and CBC report the same numbers. Raises
+    _CheckFailed when the whole instance counts no longer serve what the MILP promised."""
+    promised = m.lam.value() or 0.0
     fixed = build_milp(problem, table, roles)
     for key, v in fixed.n.items():
         val = round(m.n[key].value() or 0)
         v.lowBound = val
         v.upBound = val
-    if objective == "min-cost":
-        fixed.add("target", fixed.lam == problem.qps_target)
-    runner.run(fixed, pulp.LpMaximize, fixed.lam)
+    cap = problem.qps_target if objective == "min-cost" else rate_cap
+    if cap is not None:
+        fixed.add("target" if objective == "min-cost" else "cap", fixed.lam <= cap)
+    stats, _ = runner.run(fixed, pulp.LpMaximize, fixed.lam)
+    if stats.status != pulp.LpSolveStatus.Optimal or not stats.has_solution:
+        raise _CheckFailed(f"the pools with whole instance counts: LP status {stats.status.name}")
     best = fixed.lam.value() or 0.0
-    fixed.add("tie:polish", fixed.lam >= best * (1 - 1e-9))
-    runner.run(fixed, pulp.LpMinimize, flow_tie_break_expression(fixed))
+    need = (problem.qps_target if objective == "min-cost" else promised) * (1 - DEMAND_REL_TOL)
+    if best < need:
+        raise _CheckFailed(f"the pools with whole instance counts serve {best:.9g} req/s, not {need:.9g}")
+    # CBC honours fixed bounds only to its primal tolerance (an instance count of 3.0000003), so
+    # LP 1's maximum may be a hair above what the whole counts give: LP 2 then keeps λ within
+    # DEMAND_REL_TOL of it instead of 1e-9
+    fixed.lam.lowBound = best * (1 - 1e-9)
+    stats, _ = runner.run(fixed, pulp.LpMinimize, flow_tie_break_expression(fixed))
+    if stats.status != pulp.LpSolveStatus.Optimal:
+        fixed.lam.lowBound = best * (1 - DEMAND_REL_TOL)
+        stats, _ = runner.run(fixed, pulp.LpMinimize, flow_tie_break_expression(fixed))
+    if stats.status != pulp.LpSolveStatus.Optimal or not stats.has_solution:
+        raise _CheckFailed(f"the canonical traffic split over the fixed pools: LP status {stats.status.name}")
     stages.append("polish: exact throughput of the fixed pools")
     for key, v in m.n.items():
         v.varValue = fixed.n[key].value()
@@ -301,17 +432,49 @@ def _polish(
         v.varValue = fixed.b[key].value()
     for key, v in m.local.items():
         v.varValue = fixed.local[key].value()
-    m.lam.varValue = best
+    m.lam.varValue = min(best, cap) if cap is not None else best
+
+
+def _verify(sol: Solution, problem: Problem, objective: str) -> None:
+    """The plan as reported satisfies its own constraints: whole instance counts, every named
+    constraint within a relative DEMAND_REL_TOL of its size, and a positive rate (the target,
+    within DEMAND_REL_TOL, for min-cost)."""
+    if sol.rate_per_s <= 0:
+        raise _CheckFailed("the plan serves 0 req/s")
+    if objective == "min-cost" and sol.rate_per_s < problem.qps_target * (1 - DEMAND_REL_TOL):
+        raise _CheckFailed(f"the plan serves {sol.rate_per_s:.9g} of the {problem.qps_target:.9g} req/s target")
+    for name, c in sol.milp.constraints.items():
+        if name.startswith("tie:"):
+            continue
+        size = max(1.0, abs(c.constant), sum(abs(coef * (v.value() or 0.0)) for v, coef in c.items()))
+        if name == "target":
+            continue  # checked above against the target itself
+        if _violation(c) > DEMAND_REL_TOL * size:
+            raise _CheckFailed(f"constraint {name} is broken by {_violation(c):.3g}")
+
+
+def _violation(c: pulp.LpConstraint) -> float:
+    activity = sum(coef * (v.value() or 0.0) for v, coef in c.items())
+    rhs = -c.constant
+    if c.sense == pulp.LpConstraintLE:
+        return max(0.0, activity - rhs)
+    if c.sense == pulp.LpConstraintGE:
+        return max(0.0, rhs - activity)
+    return abs(activity - rhs)
 
 
 def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool, float, float]:
     """Best λ/cost: repeat max λ - q·cost with q the best ratio so far until no plan beats q.
 
     Returns (proven optimal, gap, best ratio in requests/s per USD/h); the ratio is infinite
-    when a plan on free GPUs (price 0) serves traffic."""
+    when a plan on free GPUs (price 0) serves traffic. Past the deadline it stops with the best
+    ratio so far (not proven)."""
     q, proven, gap = 0.0, True, 0.0
-    for _ in range(30):
-        stats, gap = runner.run(m, pulp.LpMaximize, m.lam - q * cost)
+    for i in range(30):
+        if i and runner.deadline.expired():
+            stages.append("dinkelbach stopped: time limit reached")
+            return False, gap, q
+        stats, gap = runner.run(m, pulp.LpMaximize, m.lam - q * cost, share=0.5)
         proven = _check(stats, "no plan serves any traffic") and proven
         lam, c = m.lam.value() or 0.0, pulp.value(cost) or 0.0
         stages.append(f"dinkelbach q={q:.6g}")

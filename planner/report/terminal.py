@@ -218,7 +218,9 @@ def _baselines(plan: Plan) -> Table:
 
 def _marginal(plan: Plan) -> Table:
     unit = plan.objective_unit
-    t = columns_table("Marginal value of more GPUs (re-solved)", ("add", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price"), left=("add",))
+    cols = ("add", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price")
+    unproven = any(not m.proven for m in plan.marginal_values)
+    t = columns_table("Marginal value of more GPUs (re-solved)", cols + (("note",) if unproven else ()), left=("add", "note"))
     for m in plan.marginal_values:
         t.add_row(
             f"+{m.added_gpus} {m.gpu}",
@@ -226,6 +228,7 @@ def _marginal(plan: Plan) -> Table:
             _f(m.delta_cost_usd_per_hour),
             _f(m.delta_objective, 3),
             _f(m.lp_shadow_price, 3),
+            *(("" if m.proven else "not proven: within the solves' gaps",) if unproven else ()),
         )
     return t
 

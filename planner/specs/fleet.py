@@ -111,7 +111,7 @@ class Purchase(Strict):
     def usd_per_hour(self) -> tuple[float, str]:
         """The price per GPU-hour and how it was derived."""
         if self.price_usd_per_hour is not None:
-            return self.price_usd_per_hour, f"rent ${self.price_usd_per_hour:g}/h"
+            return self.price_usd_per_hour, "rental price"
         capital = self.purchase_usd / (self.amortisation_years * HOURS_PER_YEAR)
         text = f"${self.purchase_usd:,.0f} over {self.amortisation_years:g} y = ${capital:.3f}/h"
         if self.power_kw is None:

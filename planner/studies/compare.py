@@ -12,6 +12,7 @@ from pathlib import Path
 
 from planner.api import default_objective, plan_problem, with_options
 from planner.errors import InfeasibleError, InputError
+from planner.optimize.budget import Deadline
 from planner.plan import SIG, Plan, _Out
 from planner.problem import resolve
 from planner.specs import FleetSpec, Located, load_fleet, load_workload
@@ -76,6 +77,7 @@ def compare(
 ) -> tuple[Comparison, list[Plan | None]]:
     if not fleets:
         raise InputError("give a scenarios file or at least one fleet to compare")
+    deadline = Deadline(time_limit_s)  # one budget for every scenario
     loaded = [load_workload(p) for p in workload_paths]
     rows: list[ScenarioRow] = []
     plans: list[Plan | None] = []
@@ -86,7 +88,7 @@ def compare(
         chosen = chosen or default_objective(problem)
         target = problem.qps_target
         try:
-            plan = plan_problem(problem, chosen, solver, explain=False, time_limit_s=time_limit_s)
+            plan = plan_problem(problem, chosen, solver, explain=False, deadline=deadline)
         except InfeasibleError as e:
             rows.append(_row(name, problem.fleet_name, None, e.message))
             plans.append(None)

@@ -24,6 +24,7 @@ import numpy as np
 
 from planner.api import default_objective
 from planner.errors import InfeasibleError, InputError
+from planner.optimize.budget import Deadline
 from planner.optimize.solve import solve
 from planner.perf.capacity import CapacityTable, build_capacity_table
 from planner.plan import _Out, _r
@@ -129,20 +130,21 @@ def sweep(
     objective = objective or ("max-throughput" if parameter == "budget" else default_objective(first))
     table: CapacityTable | None = None
     points = []
+    deadline = Deadline(time_limit_s)  # one budget for the whole sweep
     for i, v in enumerate(values):
         p = setter(problem, v)
         if table is None or rebuild:
             table = build_capacity_table(p)
-        points.append(_point(p, table, objective, solver, time_limit_s, v))
+        points.append(_point(p, table, objective, solver, deadline, v))
         if progress:
             progress(i + 1)
     _mark_frontier(points)
     return Sweep(parameter=parameter, unit=unit, objective=objective, points=points)
 
 
-def _point(p: Problem, table: CapacityTable, objective: str, solver: str, time_limit_s, v: float) -> SweepPoint:
+def _point(p: Problem, table: CapacityTable, objective: str, solver: str, deadline: Deadline, v: float) -> SweepPoint:
     try:
-        sol = solve(p, table, objective, solver, time_limit_s=time_limit_s)
+        sol = solve(p, table, objective, solver, deadline=deadline)
     except InfeasibleError as e:
         return SweepPoint(
             value=_r(v), feasible=False, reason=e.message, status=None, requests_per_s=None, output_tokens_per_s=None,
