@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from planner.errors import InputError, PlannerError
 
@@ -27,6 +26,13 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Show the built-in GPU and 
 app.add_typer(catalog_app, name="catalog")
 
 EXIT_INTERNAL = 4
+
+
+def report_console(stderr: bool = False):
+    """The console a report goes to: as wide as $COLUMNS or the terminal, 120 columns when piped."""
+    from planner.report.fmt import console
+
+    return console(stderr)
 
 
 class Objective(str, Enum):
@@ -126,7 +132,7 @@ def solve(
     if json_out:
         export(plan, json_out)
     if not quiet:
-        render(plan, Console(stderr=json_out == "-", width=140), explain)
+        render(plan, report_console(stderr=json_out == "-"), explain)
     _gate(plan, require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens, require_optimal)
 
 
@@ -180,7 +186,7 @@ def compare(
     )
     if json_out:
         write_json(result.model_dump(mode="json"), json_out)
-    Console(stderr=json_out == "-", width=160).print(comparison_table(result))
+    report_console(stderr=json_out == "-").print(comparison_table(result))
 
 
 @app.command()
@@ -229,7 +235,7 @@ def sweep(
     else:
         points = values_between(start, stop, steps, log)
     problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles), engine)
-    console = Console(stderr=json_out == "-", width=160)
+    console = report_console(stderr=json_out == "-")
     with Progress(console=console, transient=True, disable=len(points) < 8) as bar:
         task = bar.add_task(f"sweeping {vary}", total=len(points))
         result = run_sweep(
@@ -265,7 +271,7 @@ def diff(
     if not 0 <= tolerance < 10:
         raise InputError(f"--tolerance must be between 0 and 10 (got {tolerance})")
     d = diff_plans(read_plan(old), read_plan(new))
-    Console(width=140).print(diff_table(d, tolerance))
+    report_console().print(diff_table(d, tolerance))
     bad = d.regressions(tolerance)
     if bad and fail_on_regression:
         raise InfeasibleError(f"regression beyond {tolerance:.1%}: " + "; ".join(bad))
@@ -301,7 +307,7 @@ def estimate(
     else:
         from planner.report.tables import estimate_table
 
-        Console(width=120).print(estimate_table(result))
+        report_console().print(estimate_table(result))
 
 
 @catalog_app.command("gpus")
@@ -313,7 +319,7 @@ def catalog_gpus(json_out: Annotated[bool, typer.Option("--json", help="print JS
     if json_out:
         sys.stdout.write(json.dumps(gpu_rows(), indent=2) + "\n")
     else:
-        Console(width=200).print(gpus_table())
+        report_console().print(gpus_table())
 
 
 @catalog_app.command("models")
@@ -325,7 +331,7 @@ def catalog_models(json_out: Annotated[bool, typer.Option("--json", help="print 
     if json_out:
         sys.stdout.write(json.dumps(model_rows(), indent=2) + "\n")
     else:
-        Console(width=200).print(models_table())
+        report_console().print(models_table())
 
 
 @app.command()
@@ -357,7 +363,7 @@ def simulate(
     )
     if json_out:
         write_json(result.model_dump(mode="json"), json_out)
-    render_simulation(result, Console(stderr=json_out == "-", width=140))
+    render_simulation(result, report_console(stderr=json_out == "-"))
 
 
 @app.command()
@@ -392,9 +398,9 @@ def calibrate(
         if json_out:
             sys.stdout.write(json.dumps(result.profile_dict() | {"errors": result.errors()}, indent=2) + "\n")
         else:
-            render_serving_calibration(result, Console(width=140), rows)
+            render_serving_calibration(result, report_console(), rows)
             if out:
-                Console(width=140).print(f"profile written to {out}")
+                report_console().print(f"profile written to {out}")
         return
     from planner.perf.calibrate import calibrate_file
     from planner.report.calibration import render_calibration
@@ -403,9 +409,9 @@ def calibrate(
     if json_out:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        render_calibration(result, Console(width=140), rows)
+        render_calibration(result, report_console(), rows)
         if out:
-            Console(width=140).print(f"profile written to {out}")
+            report_console().print(f"profile written to {out}")
 
 
 def _is_serving_file(path: Path) -> bool:
@@ -457,7 +463,7 @@ def model_cmd(
     if json_out:
         sys.stdout.write(json.dumps(grid.to_dict(), indent=2) + "\n")
     else:
-        render_model_grid(grid, Console(width=160))
+        render_model_grid(grid, report_console())
 
 
 @app.command()

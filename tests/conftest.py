@@ -35,3 +35,9 @@ def legacy_engine():
         yield
     finally:
         cat.default_engine, cat.gpus = saved
+
+
+@pytest.fixture(autouse=True)
+def _piped_report_width(monkeypatch):
+    """Reports are laid out for $COLUMNS when it is set: tests read the piped layout (120 columns)."""
+    monkeypatch.delenv("COLUMNS", raising=False)

@@ -196,10 +196,12 @@ class _Runner:
         return stats, _gap(stats)
 
 
-def _gap(stats: pulp.LpSolveStats) -> float:
+def _gap(stats: pulp.LpSolveStats, scale: float = 0.0) -> float:
+    """The relative MIP gap; `scale` floors the denominator where the objective sits near 0 at
+    the optimum (Dinkelbach's last step, max λ - q·cost ≈ 0: measured against λ)."""
     if stats.objective is None or stats.best_bound is None:
         return 0.0
-    denom = max(abs(stats.objective), 1e-9)
+    denom = max(abs(stats.objective), scale, 1e-9)
     return abs(stats.best_bound - stats.objective) / denom
 
 
@@ -469,23 +471,26 @@ def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool
     Returns (proven optimal, gap, best ratio in requests/s per USD/h); the ratio is infinite
     when a plan on free GPUs (price 0) serves traffic. Past the deadline it stops with the best
     ratio so far (not proven)."""
-    q, proven, gap = 0.0, True, 0.0
+    q, gap = 0.0, 0.0
     for i in range(30):
         if i and runner.deadline.expired():
             stages.append("dinkelbach stopped: time limit reached")
             return False, gap, q
         stats, gap = runner.run(m, pulp.LpMaximize, m.lam - q * cost, share=0.5)
-        proven = _check(stats, "no plan serves any traffic") and proven
+        solved = _check(stats, "no plan serves any traffic")
         lam, c = m.lam.value() or 0.0, pulp.value(cost) or 0.0
         stages.append(f"dinkelbach q={q:.6g}")
         if q == 0 and lam <= 0:
             raise InfeasibleError("no plan serves any traffic within the SLOs")
         if lam - q * c <= 1e-9 * max(1.0, lam):
-            break
+            # no plan beats q: proven when this last step is (its objective is ≈ 0 at the optimum,
+            # so its gap is measured against λ); earlier steps only had to find better plans
+            gap = _gap(stats, scale=lam)
+            return solved or (stats.status in _OK and gap <= PROVEN_GAP), gap, q
         if c <= 1e-12:
-            return proven, gap, math.inf
+            return solved, gap, math.inf
         q = lam / c
-    return proven, gap, q
+    return False, gap, q
 
 
 def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, runner: _Runner, stages: list[str]) -> Solution:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from planner.perf.grid import Cell, ModelGrid
+from planner.report.fmt import plain_table
 
 _MARK = {"weights": "no fit", "kv-cache": "kv", "max-context": "ctx"}
 
@@ -17,7 +17,7 @@ def _cell(c: Cell) -> str:
 
 
 def _times_table(title: str, grid: ModelGrid, rows: list[list[Cell]], lengths: list[int], what: str) -> Table:
-    t = Table(title=title, box=box.SIMPLE, title_justify="left")
+    t = plain_table(title)
     t.add_column("batch", justify="right")
     for n in lengths:
         t.add_column(f"{what} {n:,}", justify="right")
@@ -31,7 +31,7 @@ def render_model_grid(grid: ModelGrid, console: Console) -> None:
     console.print(
         f"{d.model.id} on {d.gpu.id} TP{d.tp} ({d.weight_dtype} weights, {d.kv_dtype} KV, {d.compute_dtype} math)"
     )
-    mem = Table(title="Memory per GPU", box=box.SIMPLE, title_justify="left", show_header=False)
+    mem = plain_table("Memory per GPU", show_header=False)
     mem.add_column("", style="bold")
     mem.add_column("", justify="right")
     mem.add_row("usable", f"{m.usable_bytes_per_gpu / 1e9:,.2f} GB")

@@ -20,47 +20,59 @@ _pct = signed_pct
 
 def comparison_table(c: Comparison) -> Table:
     target = f", target {c.qps_target:g} req/s" if c.qps_target else ""
-    t = columns_table(f"{c.workload}: {c.objective}{target}", ("scenario", "req/s", "USD/h", "USD/M tok", "GPUs used", "bought", "Δ req/s", "Δ USD/h", "status"), left=("scenario", "bought", "status"), heavy=True)
+    buys = any(r.gpus_bought for r in c.scenarios)
+    cols = ("scenario", "req/s", "USD/h", "USD per M output tok", "GPUs used") + ("bought",) * buys
+    cols += ("Δ req/s", "Δ USD/h", "status")
+    t = columns_table(f"{c.workload}: {c.objective}{target}", cols, left=("scenario", "bought", "status"), heavy=True)
     wins = {name: [m for m, names in c.winners.items() if name in names] for name in (r.name for r in c.scenarios)}
+    reasons = []  # in full below the table, not squeezed into a column
     for r in c.scenarios:
         if not r.feasible:
-            reason = r.reason if len(r.reason or "") <= 110 else r.reason[:109] + "…"
-            t.add_row(r.name, "-", "-", "-", "-", "-", "-", "-", f"infeasible: {reason}")
+            reasons.append(f"({len(reasons) + 1}) {r.name}: {r.reason}")
+            t.add_row(r.name, "-", "-", "-", "-", *("-",) * buys, "-", "-", f"infeasible ({len(reasons)})")
             continue
         mark = {m: "*" if m in wins[r.name] and len(c.scenarios) > 1 else "" for m in c.winners}
         t.add_row(
             r.name,
             _num(r.requests_per_s, ",.3f") + mark["throughput"],
             _num(r.cost_usd_per_hour, ",.2f") + mark["cost"],
-            _num(r.usd_per_million_tokens, ",.4f") + mark["usd_per_million_tokens"],
+            _num(r.usd_per_million_output_tokens, ",.3f") + mark["usd_per_million_output_tokens"],
             str(r.gpus_used),
-            ", ".join(f"{g} {n}" for g, n in r.gpus_bought.items()) or "-",
+            *((", ".join(f"{g} {n}" for g, n in r.gpus_bought.items()) or "-",) if buys else ()),
             "ref." if r.name == c.reference else _pct(r.throughput_vs_first),
             "ref." if r.name == c.reference else _pct(r.cost_vs_first),
             r.status or "",
         )
-    t.caption = f"* best on that measure; Δ against '{c.reference}'. Winners: " + "; ".join(
-        f"{m.replace('_', ' ')}: {', '.join(n) or '-'}" for m, n in c.winners.items()
+    t.caption = "\n".join(
+        [f"* best on that measure; Δ against '{c.reference}'. Winners: " + "; ".join(
+            f"{m.replace('_', ' ')}: {', '.join(n) or '-'}" for m, n in c.winners.items()
+        )] + reasons
     )
     return t
 
 
 def sweep_table(s: Sweep) -> Table:
-    t = columns_table(f"sweep of {s.parameter} ({s.unit}), {s.objective}", (s.parameter, "req/s", "USD/h", "USD/M tok", "GPUs used", "bought", "frontier", "status"), left=("GPUs used", "bought", "status"), heavy=True)
+    buys = any(p.gpus_bought for p in s.points)  # purchase mode: what each point buys
+    cols = (s.parameter.replace(":", ":\n"), "req/s", "USD/h", "USD per M output tok", "pools (GPU, TP, role, instances)")
+    cols += ("bought",) * buys + ("Pareto", "status")
+    t = columns_table(f"sweep of {s.parameter} ({s.unit}), {s.objective}", cols, left=(cols[4], "bought", "status"), heavy=True)
+    reasons = []
     for p in s.points:
         if not p.feasible:
-            t.add_row(f"{p.value:,.4g}", "-", "-", "-", "-", "-", "", f"infeasible: {p.reason}")
+            reasons.append(f"({len(reasons) + 1}) at {p.value:,.4g}: {p.reason}")
+            t.add_row(f"{p.value:,.4g}", "-", "-", "-", "-", *("-",) * buys, "", f"infeasible ({len(reasons)})")
             continue
         t.add_row(
             f"{p.value:,.4g}",
             _num(p.requests_per_s, ",.3f"),
             _num(p.cost_usd_per_hour, ",.2f"),
-            _num(p.usd_per_million_tokens, ",.4f"),
-            ", ".join(f"{g} {n}" for g, n in p.gpus_used.items()),
-            ", ".join(f"{g} {n}" for g, n in p.gpus_bought.items()) or "-",
+            _num(p.usd_per_million_output_tokens, ",.3f"),
+            "\n".join(p.pools),
+            *((", ".join(f"{g} {n}" for g, n in p.gpus_bought.items()) or "-",) if buys else ()),
             "*" if p.on_frontier else "",
             p.status or "",
         )
+    t.caption = "\n".join(["Pareto *: on the cost-throughput frontier (no other point serves as much for less)"] + reasons)
     return t
 
 
@@ -74,6 +86,9 @@ def text_chart(s: Sweep, width: int = 60, height: int = 14) -> Text:
     if s.parameter in ("qps", "budget"):
         pts = [(p.requests_per_s, p.cost_usd_per_hour, p.on_frontier) for p in ok]
         title, xunit = "cost-throughput frontier (USD/h against req/s; * on the frontier)", "req/s"
+    elif s.objective == "max-tokens-per-dollar":
+        pts = [(p.value, p.usd_per_million_output_tokens, True) for p in ok if p.usd_per_million_output_tokens]
+        title, xunit = f"USD per million output tokens against {s.parameter}", s.unit
     elif s.objective == "min-cost":
         pts = [(p.value, p.cost_usd_per_hour, True) for p in ok]
         title, xunit = f"cost (USD/h) against {s.parameter}", s.unit

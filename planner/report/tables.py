@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.table import Table
 
 from planner.catalog import catalog
-from planner.report.fmt import columns_table
+from planner.report.fmt import columns_table, plain_table
 
 
 def gpu_rows() -> list[dict]:
@@ -49,8 +48,9 @@ def gpus_table() -> Table:
             f"{r['network_gbit_s']:g}",
             "-" if r["price_usd_per_hour"] is None else f"{r['price_usd_per_hour']:g}",
             ", ".join(r["sources"]),
-            r["verification"][:40],
+            r["verification"],
         )
+    t.optional = ("verification", "sources")
     return t
 
 
@@ -94,18 +94,17 @@ def models_table() -> Table:
             f"{r['max_context_tokens']:,}",
             "-" if moe is None else f"{moe['experts']}x top-{moe['experts_per_token']}",
         )
+    t.optional = ("hidden", "attn", "dtype")
     return t
 
 
 def estimate_table(r: dict) -> Table:
-    t = Table(
-        title=f"{r['model']} on {r['gpu']} TP{r['tp']} ({r['weight_dtype']} weights, {r['kv_dtype']} KV, {r['compute_dtype']} math)",
-        box=box.SIMPLE,
-        title_justify="left",
+    t = plain_table(
+        f"{r['model']} on {r['gpu']} TP{r['tp']} ({r['weight_dtype']} weights, {r['kv_dtype']} KV, {r['compute_dtype']} math)",
         show_header=False,
     )
     t.add_column("", style="bold")
-    t.add_column("", justify="right")
+    t.add_column("")
     mem = r["memory"]
     t.add_row("prefill", f"{r['prefill_ms']:,.1f} ms for {r['batch']} x {r['prompt_tokens']} tokens ({r['prefill_tokens_per_s']:,.0f} tok/s)")
     t.add_row("decode step", f"{r['decode_step_ms']:,.2f} ms at batch {r['batch']}, context {r['context_tokens']} ({r['decode_tokens_per_s']:,.0f} tok/s)")

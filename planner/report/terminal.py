@@ -9,7 +9,7 @@ from rich.text import Text
 
 from planner.plan import Plan
 from planner.problem import UNLIMITED_PURCHASE
-from planner.report.fmt import columns_table, num, signed_pct
+from planner.report.fmt import columns_table, num, plain_table, signed_pct
 
 _f, _pct = num, signed_pct
 
@@ -67,9 +67,8 @@ def _engines(plan: Plan) -> Table:
 
 
 def _pools(plan: Plan) -> Table:
-    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap./inst. req/s", "served req/s")
+    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap. per inst. req/s", "served req/s")
     t = columns_table("Plan", cols, left=("GPU", "role", "class"), heavy=True)
-    owned = {g.gpu: g.owned + g.bought for g in plan.gpus}
     for p in plan.pools:
         for j, c in enumerate(p.classes):
             first = j == 0
@@ -78,7 +77,7 @@ def _pools(plan: Plan) -> Table:
                 p.role if first else "",
                 str(p.tp) if first else "",
                 str(p.instances) if first else "",
-                f"{p.gpus}/{owned[p.gpu]}" if first else "",
+                str(p.gpus) if first else "",
                 c.request_class,
                 str(c.batch),
                 f"{p.utilisation:.1%}" if first else "",
@@ -92,9 +91,9 @@ def _pools(plan: Plan) -> Table:
 
 
 def _summary(plan: Plan) -> Table:
-    t = Table(box=box.SIMPLE, show_header=False)
+    t = plain_table(show_header=False)
     t.add_column("", style="bold")
-    t.add_column("", justify="right")
+    t.add_column("")
     tp, c = plan.throughput, plan.cost
     t.add_row("throughput", f"{tp.requests_per_s:,.3f} req/s")
     t.add_row("", f"{tp.input_tokens_per_s:,.0f} input tok/s, {tp.output_tokens_per_s:,.0f} output tok/s")
@@ -234,7 +233,7 @@ def _marginal(plan: Plan) -> Table:
 
 
 def _binding(plan: Plan) -> Table:
-    t = Table(title="Binding constraints", box=box.SIMPLE, title_justify="left")
+    t = plain_table("Binding constraints")
     t.add_column("constraint")
     t.add_column("meaning")
     for b in plan.binding:

@@ -28,7 +28,8 @@ class ScenarioRow(_Out):
     requests_per_s: float | None
     output_tokens_per_s: float | None
     cost_usd_per_hour: float | None
-    usd_per_million_tokens: float | None
+    usd_per_million_output_tokens: float | None  # the unit of max-tokens-per-dollar and of `solve`
+    usd_per_million_tokens: float | None  # per million input + output tokens
     gpus_used: int | None
     gpus_bought: dict[str, int]
     throughput_vs_first: float | None  # relative: 0.25 = 25% more than the reference scenario
@@ -57,10 +58,12 @@ def fleets_from_scenarios(path: str | Path) -> list[tuple[str, FleetSpec, Locate
 
 
 def fleets_from_files(paths: list[str | Path]) -> list[tuple[str, FleetSpec, Located | None]]:
+    loaded = [(p, *load_fleet(p)) for p in paths]
+    names = [fleet.name or Path(p).stem for p, fleet, _ in loaded]
     out = []
-    for p in paths:
-        fleet, doc = load_fleet(p)
-        out.append((fleet.name or Path(p).stem, fleet, doc))
+    for (p, fleet, doc), name in zip(loaded, names):
+        # two fleets of one name would both be the reference and both be starred: name them by file
+        out.append((Path(p).stem if names.count(name) > 1 else name, fleet, doc))
     return out
 
 
@@ -115,7 +118,8 @@ def _row(name: str, fleet: str, plan: Plan | None, reason: str | None) -> Scenar
     if plan is None:
         return ScenarioRow(
             name=name, fleet=fleet, feasible=False, reason=reason, status=None, requests_per_s=None,
-            output_tokens_per_s=None, cost_usd_per_hour=None, usd_per_million_tokens=None, gpus_used=None,
+            output_tokens_per_s=None, cost_usd_per_hour=None, usd_per_million_output_tokens=None,
+            usd_per_million_tokens=None, gpus_used=None,
             gpus_bought={}, throughput_vs_first=None, cost_vs_first=None,
         )
     return ScenarioRow(
@@ -127,6 +131,7 @@ def _row(name: str, fleet: str, plan: Plan | None, reason: str | None) -> Scenar
         requests_per_s=plan.throughput.requests_per_s,
         output_tokens_per_s=plan.throughput.output_tokens_per_s,
         cost_usd_per_hour=plan.cost.usd_per_hour,
+        usd_per_million_output_tokens=plan.cost.usd_per_million_output_tokens,
         usd_per_million_tokens=plan.cost.usd_per_million_tokens,
         gpus_used=sum(g.used for g in plan.gpus),
         gpus_bought={g.gpu: g.bought for g in plan.gpus if g.bought},
@@ -154,7 +159,7 @@ def _winners(rows: list[ScenarioRow]) -> dict[str, list[str]]:
     measures = {
         "throughput": (lambda r: r.requests_per_s, max),
         "cost": (lambda r: r.cost_usd_per_hour, min),
-        "usd_per_million_tokens": (lambda r: r.usd_per_million_tokens, min),
+        "usd_per_million_output_tokens": (lambda r: r.usd_per_million_output_tokens, min),
     }
     out = {}
     for measure, (get, pick) in measures.items():

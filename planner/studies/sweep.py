@@ -46,7 +46,9 @@ class SweepPoint(_Out):
     requests_per_s: float | None
     output_tokens_per_s: float | None
     cost_usd_per_hour: float | None
-    usd_per_million_tokens: float | None
+    usd_per_million_output_tokens: float | None  # the unit of max-tokens-per-dollar and of `solve`
+    usd_per_million_tokens: float | None  # per million input + output tokens
+    pools: list[str]  # "<gpu> tp<N> <role> x<instances>" (with the model when several share the fleet)
     gpus_used: dict[str, int]
     gpus_bought: dict[str, int]
     on_frontier: bool
@@ -148,12 +150,16 @@ def _point(p: Problem, table: CapacityTable, objective: str, solver: str, deadli
     except InfeasibleError as e:
         return SweepPoint(
             value=_r(v), feasible=False, reason=e.message, status=None, requests_per_s=None, output_tokens_per_s=None,
-            cost_usd_per_hour=None, usd_per_million_tokens=None, gpus_used={}, gpus_bought={}, on_frontier=False,
+            cost_usd_per_hour=None, usd_per_million_output_tokens=None, usd_per_million_tokens=None, pools=[],
+            gpus_used={}, gpus_bought={}, on_frontier=False,
         )
     used: dict[str, int] = {}
+    pools = []
+    several = len({c.served for c in sol.milp.configs}) > 1
     for c in sol.milp.configs:
         if sol.instances.get(c.key):
             used[c.gpu_id] = used.get(c.gpu_id, 0) + c.tp * sol.instances[c.key]
+            pools.append(f"{c.served + ' ' if several else ''}{c.gpu_id} tp{c.tp} {c.role} x{sol.instances[c.key]}")
     rate, cost = sol.rate_per_s, sol.cost_usd_per_hour
     out_tps = rate * p.mean_output_tokens
     tokens = rate * (p.mean_prompt_tokens + p.mean_output_tokens)
@@ -165,7 +171,9 @@ def _point(p: Problem, table: CapacityTable, objective: str, solver: str, deadli
         requests_per_s=_r(rate),
         output_tokens_per_s=_r(out_tps),
         cost_usd_per_hour=_r(cost),
+        usd_per_million_output_tokens=_r(cost / (out_tps * 3600) * 1e6) if out_tps > 0 else None,
         usd_per_million_tokens=_r(cost / (tokens * 3600) * 1e6) if tokens > 0 else None,
+        pools=pools,
         gpus_used={e.gpu.id: used[e.gpu.id] for e in p.entries if e.gpu.id in used},
         gpus_bought=dict(sorted(sol.bought.items())),
         on_frontier=False,
