@@ -208,7 +208,7 @@ def sweep(
     roles: Annotated[Optional[str], typer.Option(help="roles to consider, e.g. colocated")] = None,
     solver: Annotated[SolverName, typer.Option(help="MILP solver")] = SolverName.highs,
     time_limit: Annotated[Optional[float], typer.Option(help="wall-clock budget for the whole command (capacities, every solve, the explanation), seconds; the plan reports its gap")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="draw the frontier to FILE.png (needs planner[plot])")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="draw the sweep to FILE.png, .svg or .pdf (needs matplotlib: pip install -e '.\\[plot]')")] = None,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the sweep as JSON to FILE, or -")] = None,
     engine: Annotated[
         Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the fleet's, else vllm)")
@@ -235,6 +235,10 @@ def sweep(
     else:
         points = values_between(start, stop, steps, log)
     problem = load_problem(fleet, workload, qps, budget_usd_per_hour, _roles(roles), engine)
+    if plot is not None:
+        from planner.report.plot import check_plot_target
+
+        check_plot_target(plot)  # before the sweep: a plotting error costs nothing
     console = report_console(stderr=json_out == "-")
     with Progress(console=console, transient=True, disable=len(points) < 8) as bar:
         task = bar.add_task(f"sweeping {vary}", total=len(points))
@@ -249,7 +253,7 @@ def sweep(
         from planner.report.plot import plot_sweep
 
         plot_sweep(result, plot)
-        console.print(f"frontier drawn to {plot}")
+        console.print(f"sweep drawn to {plot}")
     else:
         console.print(text_chart(result))
 

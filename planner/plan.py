@@ -196,6 +196,7 @@ class MarginalValue(_Out):
     delta_objective: float | None
     lp_shadow_price: float | None
     proven: bool = True  # (1.3) both the plan and this re-solve proven optimal (else the deltas carry their gaps)
+    price_usd_per_hour: float | None = None  # (1.3) what each added GPU costs: owned price, or the purchase price where none is owned
 
 
 class Binding(_Out):
@@ -563,7 +564,7 @@ def advantage_table(problem: Problem, table: CapacityTable) -> list[Advantage]:
         if not best:
             continue
         pre, dec, col = (best.get(r, (0.0, 0))[0] for r in ("prefill", "decode", "colocated"))
-        price = e.price_usd_per_hour
+        price = e.price_usd_per_hour  # purchase mode: a type with none owned at its purchase price
         out.append(
             Advantage(
                 model=s.name,
@@ -634,6 +635,7 @@ def _marginal(m: Marginal, sol: Solution, problem: Problem, shadow: dict[str, fl
         delta_objective=_d(objective_value(obj, o.rate_per_s, o.cost_usd_per_hour, problem), base, 4) if o.feasible else None,
         lp_shadow_price=_r(shadow[m.gpu_id] * m.added_gpus) if m.gpu_id in shadow else None,
         proven=o.proven and sol.proven_optimal,
+        price_usd_per_hour=_r(next(e.price_usd_per_hour for e in problem.entries if e.gpu.id == m.gpu_id)),
     )
 
 

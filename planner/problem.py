@@ -199,6 +199,10 @@ def resolve(
         if g.buy is not None:
             buy_max = UNLIMITED_PURCHASE if g.buy.max == "unlimited" else g.buy.max
             buy_price, buy_source = g.buy.usd_per_hour()
+            if g.count == 0 and g.price_usd_per_hour is None:
+                # none owned: the type's price is what buying one costs (the plan's cost is the
+                # same either way; the advantage table, marginal values and shadow prices need it)
+                price, source = buy_price, "purchase price (none owned)"
         entries.append(
             FleetEntry(
                 gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype, network, buy_max, buy_price, buy_source

@@ -217,12 +217,13 @@ def _baselines(plan: Plan) -> Table:
 
 def _marginal(plan: Plan) -> Table:
     unit = plan.objective_unit
-    cols = ("add", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price")
+    cols = ("add", "at $/h each", "Δ req/s", "Δ $/h", f"Δ objective ({unit})", "LP shadow price")
     unproven = any(not m.proven for m in plan.marginal_values)
     t = columns_table("Marginal value of more GPUs (re-solved)", cols + (("note",) if unproven else ()), left=("add", "note"))
     for m in plan.marginal_values:
         t.add_row(
             f"+{m.added_gpus} {m.gpu}",
+            _f(m.price_usd_per_hour),
             _f(m.delta_requests_per_s, 3),
             _f(m.delta_cost_usd_per_hour),
             _f(m.delta_objective, 3),

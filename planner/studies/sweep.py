@@ -55,6 +55,8 @@ class SweepPoint(_Out):
 
 
 class Sweep(_Out):
+    fleet: str
+    workload: str
     parameter: str
     unit: str
     objective: str
@@ -141,7 +143,10 @@ def sweep(
         if progress:
             progress(i + 1)
     _mark_frontier(points)
-    return Sweep(parameter=parameter, unit=unit, objective=objective, points=points)
+    return Sweep(
+        fleet=problem.fleet_name, workload=problem.workload_name, parameter=parameter, unit=unit, objective=objective,
+        points=points,
+    )
 
 
 def _point(p: Problem, table: CapacityTable, objective: str, solver: str, deadline: Deadline, v: float) -> SweepPoint:
