@@ -7,6 +7,8 @@ gives the same plan every time; a plan that is not proven optimal carries its ga
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import contextlib
 import functools
 import math
@@ -305,7 +307,7 @@ def _solve(
             _fixed_tie_break(m, cost, runner, stages)
     else:
         if objective == "max-tokens-per-dollar":
-            proven, gap, ratio = _dinkelbach(m, cost, runner, stages)
+            proven, gap, ratio = _dinkelbach(m, cost, runner, stages, lambda: no_traffic_reason(problem, table, roles))
             # among plans at the best ratio, serve the most traffic
             if math.isinf(ratio):  # free GPUs serve traffic: only zero-cost plans are that good
                 m.add("tie:ratio", cost <= 0)
@@ -318,7 +320,7 @@ def _solve(
         best = m.lam.value() or 0.0
         if best <= 1e-12:
             if strict or not _serves_some(problem, table, roles, runner):
-                raise InfeasibleError("no plan serves any traffic within the SLOs")
+                raise InfeasibleError(no_traffic_reason(problem, table, roles))
             raise _CheckFailed("the solver found no plan serving traffic where one exists")
         if tie_break and not deadline.expired():
             m.add("tie:throughput", m.lam >= best * (1 - TIE_TOLERANCE))
@@ -465,7 +467,34 @@ def _violation(c: pulp.LpConstraint) -> float:
     return abs(activity - rhs)
 
 
-def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool, float, float]:
+def no_traffic_reason(problem: Problem, table: CapacityTable, roles: set[str] | None = None) -> str:
+    """Why no plan serves any traffic, in the user's terms: the budget when it is below the
+    cheapest plan that serves anything, else the SLOs (or, without SLOs, the configurations)."""
+    if problem.budget_usd_per_hour is not None:
+        price = {e.gpu.id: e.price_usd_per_hour for e in problem.entries}
+        cheapest: dict[str, tuple[float, str]] = {}
+        for c in table.configs:
+            if (roles is None or c.role in roles) and c.role in problem.roles and any(x.rate_per_s > 0 for x in c.caps.values()):
+                usd = c.tp * price.get(c.gpu_id, math.inf)
+                if usd < cheapest.get(c.role, (math.inf, ""))[0]:
+                    cheapest[c.role] = (usd, f"{c.tp}x {c.gpu_id} {c.role}")
+        options = [cheapest["colocated"]] if "colocated" in cheapest else []
+        if "prefill" in cheapest and "decode" in cheapest:
+            (a, ta), (b, tb) = cheapest["prefill"], cheapest["decode"]
+            options.append((a + b, f"{ta} + {tb}"))
+        if options:
+            usd, what = min(options)
+            if usd > problem.budget_usd_per_hour:
+                return (
+                    f"the budget of ${problem.budget_usd_per_hour:g}/h buys no plan that serves traffic: the cheapest "
+                    f"({what}) costs ${usd:,.2f}/h"
+                )
+    if problem.has_slo:
+        return "no plan serves any traffic within the SLOs"
+    return "no configuration of this fleet serves the workload (see the notes on memory and TP degrees)"
+
+
+def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str], why_none: Callable[[], str]) -> tuple[bool, float, float]:
     """Best λ/cost: repeat max λ - q·cost with q the best ratio so far until no plan beats q.
 
     Returns (proven optimal, gap, best ratio in requests/s per USD/h); the ratio is infinite
@@ -481,7 +510,7 @@ def _dinkelbach(m: Milp, cost, runner: _Runner, stages: list[str]) -> tuple[bool
         lam, c = m.lam.value() or 0.0, pulp.value(cost) or 0.0
         stages.append(f"dinkelbach q={q:.6g}")
         if q == 0 and lam <= 0:
-            raise InfeasibleError("no plan serves any traffic within the SLOs")
+            raise InfeasibleError(why_none())
         if lam - q * c <= 1e-9 * max(1.0, lam):
             # no plan beats q: proven when this last step is (its objective is ≈ 0 at the optimum,
             # so its gap is measured against λ); earlier steps only had to find better plans

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -118,7 +119,7 @@ def _char_plot(pts: list[tuple[float, float, bool]], title: str, xunit: str, wid
     return Text("\n".join(lines))
 
 
-def diff_table(d: PlanDiff, tolerance: float) -> Table:
+def diff_table(d: PlanDiff, tolerance: float) -> Group:
     t = columns_table("plan diff (old -> new)", ("measure", "old", "new", "change", ""), left=("measure", ""), heavy=True)
     for c in d.changes:
         flag = "regression" if c.worse and c.relative is not None and abs(c.relative) > tolerance else ""
@@ -130,5 +131,4 @@ def diff_table(d: PlanDiff, tolerance: float) -> Table:
                          ("pools resized", d.pools_resized), ("inputs changed", d.inputs_changed)):
         if items:
             lines.append(f"{label}: {'; '.join(items)}")
-    t.caption = "\n".join(lines) or "same pools"
-    return t
+    return Group(t, Text("\n".join(lines) or "same pools"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
@@ -116,7 +118,7 @@ def _summary(plan: Plan) -> Table:
         link = f", {f.share_of_link:.1%} of {f.link_capacity_gb_per_s:,.0f} GB/s" if f.share_of_link is not None else ""
         t.add_row(
             "KV handoffs" if i == 0 else "",
-            f"{f.requests_per_s:,.2f} req/s, {f.gb_per_s:,.2f} GB/s of {f.kv_dtype} KV over {f.path}{link}",
+            f"{f.requests_per_s:,.2f} req/s, {f.gb_per_s:,.2f} GB/s of {f.kv_dtype} KV {_kv_path(f.path)}{link}",
         )
     for i, n in enumerate(plan.nic_use):
         t.add_row(
@@ -124,6 +126,15 @@ def _summary(plan: Plan) -> Table:
             f"{n.gpu} {n.direction} {n.gb_per_s:,.2f} GB/s of {n.capacity_gb_per_s:,.0f} GB/s ({n.share_of_capacity:.1%})",
         )
     return t
+
+
+def _kv_path(path: str) -> str:
+    """The plan's KV path in words: within nodes (scale-up fabric), in a zone or over a link (NICs)."""
+    if path.startswith("inside "):
+        return path  # "inside h100-sxm nodes (scale-up fabric)"
+    if path.startswith("zone "):
+        return f"over the NICs within {path}"
+    return f"over the NICs and {path}"
 
 
 def _models(plan: Plan) -> Table:
@@ -172,31 +183,64 @@ def _advantage(plan: Plan) -> Group:
 
 
 def advantage_sentence(plan: Plan) -> str:
-    rows = [a for a in plan.advantage if a.prefill_to_decode_ratio]
-    if len(rows) < 2:
+    """What the plan does with each GPU type and why, in words, for any number of types (one model)."""
+    rows = sorted((a for a in plan.advantage if a.prefill_to_decode_ratio), key=lambda a: -a.prefill_to_decode_ratio)
+    if not rows:
         return ""
-    hi = max(rows, key=lambda a: a.prefill_to_decode_ratio)
-    lo = min(rows, key=lambda a: a.prefill_to_decode_ratio)
-    share = {}
-    for g in (hi.gpu, lo.gpu):
-        pre = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "prefill")
-        dec = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "decode")
-        col = sum(p.gpus for p in plan.pools if p.gpu == g and p.role == "colocated")
-        share[g] = (pre, dec, col)
-    # against the advantage: the prefill-advantaged type decodes while the other one prefills
-    follows = not (share[hi.gpu][1] > 0 and share[lo.gpu][0] > 0)
-    verdict = (
-        "The plan follows it: no GPU of the decode-advantaged type prefills while the other decodes."
-        if follows
-        else f"The plan does not follow it fully ({lo.gpu} prefills while {hi.gpu} decodes): integer instance "
-        "sizes, SLO limits and the fleet's counts decide the split (see the binding constraints and baselines)."
-    )
-    return (
-        f"{hi.gpu} has the comparative advantage in prefill (prefill/decode {hi.prefill_to_decode_ratio:.2f} vs "
-        f"{lo.prefill_to_decode_ratio:.2f} for {lo.gpu}); {lo.gpu} in decode. "
-        f"Plan: {hi.gpu} prefill/decode/colocated GPUs {share[hi.gpu][0]}/{share[hi.gpu][1]}/{share[hi.gpu][2]}, "
-        f"{lo.gpu} {share[lo.gpu][0]}/{share[lo.gpu][1]}/{share[lo.gpu][2]}. {verdict}"
-    )
+    use = {}
+    for a in rows:
+        use[a.gpu] = tuple(sum(p.gpus for p in plan.pools if p.gpu == a.gpu and p.role == r) for r in ("prefill", "decode", "colocated"))
+    avail = {g.gpu: g.owned + (g.buy_limit or 0) for g in plan.gpus}
+    out = []
+    if len(rows) > 1:
+        out.append(
+            "Comparative advantage: "
+            + ", ".join(f"{a.gpu} {a.prefill_to_decode_ratio:.2f}" for a in rows)
+            + f" prefill/decode capacity ratio: {rows[0].gpu} is relatively best at prefill, {rows[-1].gpu} at decode."
+        )
+    does = []
+    for a in rows:
+        pre, dec, col = use[a.gpu]
+        roles = [f"{n} {r}" for n, r in ((pre, "prefill"), (dec, "decode"), (col, "colocated")) if n]
+        does.append(f"{a.gpu} " + (" + ".join(roles) + " GPUs" if roles else "unused"))
+    out.append("The plan: " + "; ".join(does) + ".")
+    against = [(hi.gpu, lo.gpu) for i, hi in enumerate(rows) for lo in rows[i + 1:] if use[lo.gpu][0] and use[hi.gpu][1]]
+    if against:
+        hi, lo = against[0]
+        out.append(
+            f"It goes against comparative advantage where {lo} prefills while {hi} decodes: integer instance sizes, "
+            "SLO limits and the fleet's counts decide the split (see the binding constraints and baselines)."
+        )
+    elif len([a for a in rows if any(use[a.gpu])]) > 1:
+        out.append("No type prefills while a more prefill-leaning type decodes: the split follows comparative advantage.")
+    used = [a for a in rows if any(use[a.gpu])]
+    cost_aware = plan.inputs.objective in ("min-cost", "max-tokens-per-dollar")
+    for a in rows:
+        if any(use[a.gpu]) or not avail.get(a.gpu) or not used:
+            continue
+        if not cost_aware:
+            out.append(f"{a.gpu} is unused: its GPUs would add no throughput within the limits that bind (below).")
+            continue
+        pre_best = min(used, key=lambda u: u.usd_per_hour_per_prefill_rps or math.inf)
+        dec_best = min(used, key=lambda u: u.usd_per_hour_per_decode_rps or math.inf)
+        dearer = [
+            f"{phase} (${mine:.2f} vs ${best:.2f} per req/s on {g})"
+            for phase, mine, best, g in (
+                ("prefill", a.usd_per_hour_per_prefill_rps, pre_best.usd_per_hour_per_prefill_rps, pre_best.gpu),
+                ("decode", a.usd_per_hour_per_decode_rps, dec_best.usd_per_hour_per_decode_rps, dec_best.gpu),
+            )
+            if mine is not None and best is not None and mine > best
+        ]
+        if len(dearer) == 2:
+            out.append(
+                f"{a.gpu} is unused: per req/s it costs more in both phases, {dearer[0]} and {dearer[1]}; "
+                "comparative advantage decides a split only between types that are each worth their price."
+            )
+        elif dearer:
+            out.append(f"{a.gpu} is unused: it costs more per req/s in {dearer[0]}, and the other phase is served where it is.")
+        else:
+            out.append(f"{a.gpu} is unused: integer instance sizes and the fleet's counts leave it out.")
+    return " ".join(out)
 
 
 def _baselines(plan: Plan) -> Table:
@@ -210,7 +254,12 @@ def _baselines(plan: Plan) -> Table:
             _f(b.requests_per_s, 3),
             _f(b.cost_usd_per_hour),
             _pct(b.gain_of_plan) if b.feasible else "infeasible",
-            (b.reason or "")[:80],
+            "near-tie: " + ", ".join(f"{k} x{n}" for k, n in (b.pools or {}).items()) if b.near_tie else (b.reason or ""),
+        )
+    if any(b.near_tie for b in plan.baselines):
+        t.caption = (
+            "near-tie: a simpler plan within 1% of the optimum on its objective, well inside the performance "
+            "model's error: consider running it instead (its pools listed)"
         )
     return t
 

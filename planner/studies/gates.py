@@ -70,6 +70,15 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:,.4g}"
 
 
+def _input(x) -> str:
+    """An input as the user wrote it: 'none' for unset, 2000 rather than 2000.0."""
+    if x is None:
+        return "none"
+    if isinstance(x, float):
+        return f"{x:g}"
+    return str(x)
+
+
 def _pools(plan: Plan) -> dict[str, int]:
     return {f"{p.model}/{p.gpu}:tp{p.tp}:{p.role}": p.instances for p in plan.pools}
 
@@ -79,7 +88,8 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
         ("throughput req/s", old.throughput.requests_per_s, new.throughput.requests_per_s, -1),
         ("output tok/s", old.throughput.output_tokens_per_s, new.throughput.output_tokens_per_s, -1),
         ("cost USD/h", old.cost.usd_per_hour, new.cost.usd_per_hour, +1),
-        ("USD per million tokens", old.cost.usd_per_million_tokens, new.cost.usd_per_million_tokens, +1),
+        ("USD per million output tokens", old.cost.usd_per_million_output_tokens, new.cost.usd_per_million_output_tokens, +1),
+        ("USD per million tokens (input + output)", old.cost.usd_per_million_tokens, new.cost.usd_per_million_tokens, +1),
         ("GPUs in use", sum(g.used for g in old.gpus), sum(g.used for g in new.gpus), 0),
         ("GPUs bought", sum(g.bought for g in old.gpus), sum(g.bought for g in new.gpus), +1),
     ]
@@ -98,5 +108,5 @@ def diff_plans(old: Plan, new: Plan) -> PlanDiff:
     for name in ("fleet", "workload", "model", "objective", "qps_target", "ttft_slo_ms", "tpot_slo_ms", "digest_sha256"):
         a, b = getattr(old.inputs, name), getattr(new.inputs, name)
         if a != b:
-            d.inputs_changed.append(name if name == "digest_sha256" else f"{name}: {a} -> {b}")
+            d.inputs_changed.append("input files (digest)" if name == "digest_sha256" else f"{name}: {_input(a)} -> {_input(b)}")
     return d
