@@ -720,6 +720,9 @@ def _notes(problem: Problem, table: CapacityTable) -> list[str]:
             notes.append(f"{e.gpu.id}: network {e.gpu.network_gbit_s:g} Gb/s per GPU, {e.network_source}")
     for label, lines in table.tp_notes.items():
         notes.extend(f"{label}: {n}" for n in lines)
+    notes.extend(table.notes)
+    for served in problem.served:
+        notes.extend(served.notes)
     if not problem.has_slo:
         notes.append("no SLOs: offline batch work; queues may grow, capacities are saturated throughput")
     return notes

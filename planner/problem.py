@@ -53,6 +53,8 @@ class Served:
     kv_conversion: str = "allow"
     # measured capacities replacing the model's, each with where it was given (file:line:col)
     measured: tuple[tuple[MeasuredCapacity, str], ...] = ()
+    measured_only: bool = False  # plan only on measured capacities
+    notes: tuple[str, ...] = ()  # what reading the workload changed (shares normalised, classes left out)
 
     def kv_dtype_on(self, entry: FleetEntry) -> str:
         return entry.kv_dtype or self.kv_dtype
@@ -240,6 +242,7 @@ def _served(workload: WorkloadSpec, workload_doc: Located | None, cat: Catalog) 
             f"{model.native_dtype} weights; set weight_dtype to fp16, bf16 or fp8"
         )
     classes, trace_rate = _classes(workload, workload_doc)
+    classes, notes = _normalised(classes, workload.name or "workload")
     longest = max(c.prompt_tokens + c.output_tokens for c in classes)
     if longest > model.max_context_tokens:
         i = max(range(len(classes)), key=lambda j: classes[j].prompt_tokens + classes[j].output_tokens)
@@ -269,7 +272,25 @@ def _served(workload: WorkloadSpec, workload_doc: Located | None, cat: Catalog) 
             (m, f"{workload_doc.where(('measured_capacities', i)) if workload_doc else 'workload'}: measured_capacities[{i}]")
             for i, m in enumerate(workload.measured_capacities)
         ),
+        measured_only=workload.measured_only,
+        notes=tuple(notes),
     )
+
+
+def _normalised(classes: list[RequestClass], name: str) -> tuple[list[RequestClass], list[str]]:
+    """Classes with share 0 left out, and shares scaled to sum to exactly 1 (the spec admits
+    sums within SHARE_SUM_TOL of 1); with a note for each change."""
+    notes = []
+    zero = [c.name for c in classes if c.share <= 0]
+    if zero:
+        notes.append(f"{name}: class{'es' if len(zero) > 1 else ''} {', '.join(zero)} with share 0 left out")
+    kept = [c for c in classes if c.share > 0]
+    total = sum(c.share for c in kept)
+    if total != 1.0:
+        kept = [c.model_copy(update={"share": c.share / total}) for c in kept]
+        if abs(total - 1.0) > 1e-12:
+            notes.append(f"{name}: class shares summed to {total:.9g}; each was divided by it to sum to 1")
+    return kept, notes
 
 
 def _classes(workload: WorkloadSpec, doc: Located | None) -> tuple[list[RequestClass], float | None]:

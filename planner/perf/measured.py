@@ -5,6 +5,10 @@ the requests/s one instance sustains within the SLOs, or its prefill/decode toke
 `planner.specs.workload.MeasuredCapacity`). They replace `rate_per_s` of the matching
 configuration's classes; everything else about the configuration (batch, predicted latencies)
 stays modelled, and the plan marks each capacity as measured or modelled.
+
+Configurations the measurements do not name keep the model's capacities, and the plan's notes
+say so (a TP1 load test beside modelled TP2/TP4 pools is easy to miss); `measured_only: true`
+plans on the measured (configuration, class) capacities alone.
 """
 
 from __future__ import annotations
@@ -34,6 +38,26 @@ def apply_measured(table: CapacityTable, problem: Problem) -> None:
             for k in targets:
                 caps[k.name] = _measured(caps[k.name], m, k)
             table.configs[i] = replace(config, caps=caps)
+        mine = [c for c in table.configs if c.served == served.name]
+        modelled = [c for c in mine if any(not x.measured and x.rate_per_s > 0 for x in c.caps.values())]
+        label = f"{served.name}: " if problem.multi else ""
+        if served.measured_only:
+            kept = []
+            for c in table.configs:
+                if c.served == served.name:
+                    caps = {k: x if x.measured else replace(x, rate_per_s=0.0, reason="not measured (measured_only)") for k, x in c.caps.items()}
+                    if not any(x.rate_per_s > 0 for x in caps.values()):
+                        continue
+                    c = replace(c, caps=caps)
+                kept.append(c)
+            table.configs[:] = kept
+            table.notes.append(f"{label}measured_only: planned on the {sum(1 for _ in served.measured)} measured capacities alone")
+        elif modelled:
+            names = ", ".join(f"{c.gpu_id} TP{c.tp} {c.role}" for c in modelled[:6]) + (" ..." if len(modelled) > 6 else "")
+            table.notes.append(
+                f"{label}measured capacities sit beside modelled ones: {len(modelled)} configurations keep the "
+                f"performance model's capacities ({names}); set measured_only: true to plan on measured ones alone"
+            )
 
 
 def _classes(m: MeasuredCapacity, classes: list[PlanClass], prefix: str, where: str) -> list[PlanClass]:

@@ -45,6 +45,7 @@ class CapacityTable:
     configs: list[Config]
     excluded: dict[str, str] = field(default_factory=dict)  # gpu id -> why it cannot serve at all
     tp_notes: dict[str, list[str]] = field(default_factory=dict)  # gpu id -> TP degrees left out and why
+    notes: list[str] = field(default_factory=list)  # how the table was built (measured and modelled mixed)
 
     def for_gpu(self, gpu_id: str, served: str | None = None) -> list[Config]:
         return [c for c in self.configs if c.gpu_id == gpu_id and (served is None or c.served == served)]
