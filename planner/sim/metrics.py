@@ -65,7 +65,7 @@ def summarise(sim, reqs: list, rates: dict[str, float], arrivals: str, seed: int
     window = w1 - w0
     t_arr = np.array([r.t_arr for r in reqs])
     t_last = np.array([r.t_last for r in reqs])
-    ttft = np.array([(r.t_ttft - r.t_arr) * 1e3 for r in reqs])
+    ttft = np.array([(r.t_ttft + r.fixed_s - r.t_arr) * 1e3 for r in reqs])
     tpot = np.array([r.tpot_ms for r in reqs])
     wait = np.array([r.wait_s * 1e3 if r.dec is not None else np.nan for r in reqs])
     k = np.array([r.k for r in reqs])
