@@ -67,7 +67,7 @@ def _engines(plan: Plan) -> Table:
 
 
 def _pools(plan: Plan) -> Table:
-    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap./inst. req/s", "served req/s")
+    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "load/SLO cap.", "cap./inst. req/s", "served req/s")
     t = columns_table("Plan", cols, left=("GPU", "role", "class"), heavy=True)
     owned = {g.gpu: g.owned + g.bought for g in plan.gpus}
     for p in plan.pools:

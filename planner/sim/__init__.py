@@ -37,6 +37,7 @@ def simulate_files(
     seed: int = 0,
     warmup_s: float | None = None,
     engine: str | None = None,
+    progress=None,
 ) -> SimResult:
     """Replay a plan file on its workload file(s). Without a fleet file the fleet is rebuilt
     from the plan's `gpus` list (catalog GPU ids, owned counts, prices): catalog defaults then
@@ -79,7 +80,7 @@ def simulate_files(
     table = build_capacity_table(problem)
     result = simulate(
         problem, table, plan, load=load, duration_s=duration_s, n_requests=n_requests, seed=seed, trace=trace, warmup_s=warmup_s,
-        fleet_rebuilt=fleet_path is None,
+        fleet_rebuilt=fleet_path is None, progress=progress,
     )
     return result.model_copy(update={"notes": notes + result.notes})
 
