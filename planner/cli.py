@@ -356,14 +356,14 @@ def simulate(
 ) -> None:
     """Replay a plan in a discrete-event simulation: throughput, TTFT/TPOT percentiles, SLO attainment."""
     from planner.report.export import write_json
-    from planner.report.simulation import render_simulation
+    from planner.report.simulation import render_simulation, tty_progress
     from planner.sim import simulate_files
 
     if not 0 < load <= 100:
         raise InputError(f"--load must be in (0, 100] (got {load})")
     result = simulate_files(
         plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed,
-        engine=engine,
+        engine=engine, progress=tty_progress(),
     )
     if json_out:
         write_json(result.model_dump(mode="json"), json_out)

@@ -78,7 +78,8 @@ def test_hand_computed_single_requests_and_a_pair(chat):
     batch 1 (TPOT: the second, at context 385). b and c arrive 1 and 2 ms later, wait for a's
     pass and share the next one: prefill_ms(384, 2); their two transfers share the NICs (each
     takes twice as long); they decode together at batch 2 (a has left). Then one request
-    every 10 s, each alone like a."""
+    every 10 s, each alone like a. Every TTFT carries the prefill engine's fixed first-token
+    latency (ttft_fixed_ms), as the planner's does."""
     p, t, plan = chat
     pre = next(c for c in t.configs if (c.gpu_id, c.tp, c.role) == ("h100-sxm", 2, "prefill"))
     dec = next(c for c in t.configs if (c.gpu_id, c.tp, c.role) == ("a100-80-sxm", 4, "decode"))
@@ -99,8 +100,10 @@ def test_hand_computed_single_requests_and_a_pair(chat):
     nic_bytes_per_s = 2 * 400e9 / 8
     transfer_ms = kv_transfer_bytes(pre.deployment, 384) / nic_bytes_per_s * 1e3
     p1, p2 = pre.deployment.prefill_ms(384, 1), pre.deployment.prefill_ms(384, 2)
-    alone_ttft = p1 + transfer_ms
-    pair_done_ms = p1 + p2 + 2 * transfer_ms
+    fixed = pre.deployment.eff.ttft_fixed_ms
+    assert fixed > 0  # the fitted Hopper vLLM profile's
+    alone_ttft = p1 + transfer_ms + fixed
+    pair_done_ms = p1 + p2 + 2 * transfer_ms + fixed
     ttft = [alone_ttft] * 10 + [pair_done_ms - 1.0, pair_done_ms - 2.0]
     d = dec.deployment
     tpot = [float(d.decode_step_ms(1, 385))] * 10 + [float(d.decode_step_ms(2, 385))] * 2
@@ -198,7 +201,8 @@ def test_hand_computed_mixed_steps_on_a_chunked_colocated_instance(chat):
     get their first token at the end of step 2. Step 3 decodes a and b (b leaves: TPOT = step 3);
     c (prompt N/8, 2 tokens) arrives 1 ms into step 3 and its whole prompt rides in step 4 with
     a's last decode (a's TPOT is stretched by it), then c decodes alone in step 5. d (prompt
-    100, 1 token) arrives at 10 s to an idle instance: one step is its TTFT and its TPOT."""
+    100, 1 token) arrives at 10 s to an idle instance: one step is its TTFT and its TPOT. Each
+    TTFT carries the engine's fixed first-token latency (ttft_fixed_ms)."""
     p, t, plan = chat
     cfg = next(c for c in t.configs if (c.gpu_id, c.tp, c.role) == ("a100-80-sxm", 4, "colocated"))
     d = cfg.deployment
@@ -221,7 +225,8 @@ def test_hand_computed_mixed_steps_on_a_chunked_colocated_instance(chat):
     trace = [(0.0, sa, 3), (0.001, sb, 2), ((t1 + t2 + 1.0) / 1e3, sc, 2), (10.0, sd, 1)]
     r = simulate(p, t, _one_instance_plan(plan, cfg), trace=trace, warmup_s=0.0)
 
-    ttft = [t1 + t2, t1 + t2 - 1.0, t3 + t4 - 1.0, td]
+    fixed = d.eff.ttft_fixed_ms
+    ttft = [x + fixed for x in (t1 + t2, t1 + t2 - 1.0, t3 + t4 - 1.0, td)]
     tpot = [(t3 + t4) / 2, t3, t5, td]
     row = _row(r)
     assert row.requests == 4

@@ -16,6 +16,22 @@ def _share(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
 
 
+def tty_progress(stream=None):
+    """A progress callback for `simulate` that redraws one line on `stream` (stderr), or None when
+    the stream is not a terminal: piped and captured output stay byte-for-byte the same."""
+    import sys
+
+    out = stream if stream is not None else sys.stderr
+    if not (hasattr(out, "isatty") and out.isatty()):
+        return None
+
+    def show(done: int, total: int) -> None:
+        out.write(f"\rsimulating: {done:,} of {total:,} requests arrived" if done < total else "\r\033[K")
+        out.flush()
+
+    return show
+
+
 def render_simulation(result: SimResult, console: Console) -> None:
     for part in simulation_parts(result):
         console.print(part)
@@ -76,7 +92,10 @@ def _latency(result: SimResult) -> Table:
 
 def _pools(result: SimResult) -> Table:
     multi = len({p.model for p in result.pools}) > 1
-    cols = ("GPU", "role", "TP", "inst.", "requests", "util. planned", "simulated", "batch planned", "mean", "queue mean", "max")
+    # load/SLO cap.: the plan's load as a share of the pool's SLO-limited capacity; busy: the share
+    # of time the pool computes (a tight TTFT percentile keeps a prefill pool mostly idle)
+    cols = ("GPU", "role", "TP", "inst.", "requests", "load / SLO cap. planned", "busy planned", "simulated",
+            "batch planned", "mean", "queue mean", "max")
     t = columns_table("Pools", (("model",) if multi else ()) + cols, left=("model", "GPU", "role"))
     for p in result.pools:
         row = [
@@ -86,6 +105,7 @@ def _pools(result: SimResult) -> Table:
             str(p.instances),
             f"{p.requests:,}",
             _share(p.planned_utilisation),
+            _share(p.planned_busy),
             _share(p.utilisation),
             "-" if p.planned_batch is None else str(p.planned_batch),
             _f(p.mean_batch, 1),

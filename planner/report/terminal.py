@@ -69,7 +69,7 @@ def _engines(plan: Plan) -> Table:
 
 
 def _pools(plan: Plan) -> Table:
-    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "util.", "cap. per inst. req/s", "served req/s")
+    cols = ("GPU", "role", "TP", "inst.", "GPUs", "class", "batch", "load / SLO cap.", "cap. per inst. req/s", "served req/s")
     t = columns_table("Plan", cols, left=("GPU", "role", "class"), heavy=True)
     for p in plan.pools:
         for j, c in enumerate(p.classes):

@@ -53,14 +53,19 @@ Colocated instances
     gives its first token, and the request decodes in the running batch from the next step
     on, `output_tokens - 1` steps. Prompt chunks sharing a step stretch the decodes' TPOT.
 
-Metrics (the planner's definitions)
-    TTFT: arrival -> end of prefill + KV transfer (disaggregated), arrival -> end of the first
-    decode step after prefill (colocated, prefill-first), arrival -> end of the step with the
-    prompt's last chunk (colocated, mixed steps). TPOT: (last token - first token) / (output - 1);
-    with one output token, the one step's time (prefill-first: the decode step; mixed: the
-    step with the last chunk). The engine's fixed first-token latency (`ttft_fixed_ms`, which
-    the planner's predicted TTFT includes) is not added. Decode wait: KV arrived -> admitted to a batch
-    (the planner's TTFT leaves it out; it is shown apart). Only requests arriving after the
+Metrics
+    TTFT: what the client sees, from arrival to its first token, every queue included, plus
+    the front (prefill or colocated) engine's fixed first-token latency `ttft_fixed_ms` (HTTP,
+    tokenisation, scheduling; the capacity model adds it too). Disaggregated: prefill queue +
+    prefill + KV transfer + the wait for a decode batch slot, up to the decode instance taking
+    the request (the first token is the prefill's; the decode instance streams from there);
+    colocated, prefill-first: to the end of the first decode step after the prefill; mixed
+    steps: to the end of the step with the prompt's last chunk. TPOT: (last token - first
+    token) / (output - 1); with one output token, the one step's time (prefill-first: the
+    decode step; mixed: the step with the last chunk). Decode wait: KV arrived -> admitted to
+    a batch, part of the TTFT, also shown apart (the planner plans it as nil: its decode
+    capacity keeps batches within memory and TPOT at the SLO percentile, so a request waits
+    for a slot only when the plan falls short). Only requests arriving after the
     warm-up are measured (default: the larger of 10% of the arrival span and twice the longest
     planned request lifetime, TTFT + output x TPOT, so that decode batches have filled); the
     simulation runs until every request has finished. Throughput counts completions within
@@ -88,12 +93,14 @@ from planner.sim.result import SimResult
 from planner.sim.trace import classify, rounded
 
 DEFAULT_REQUESTS = 20_000
+PROGRESS_EVERY = 10_000  # arrivals between progress calls (about 0.3 s of a 100k-request run)
 _PASS, _STEP, _NET, _MIX = 0, 1, 2, 3
 
 
 class _Req:
     __slots__ = (
         "dec",
+        "fixed_s",
         "k",
         "left",
         "need",
@@ -117,6 +124,7 @@ class _Req:
         self.t_ttft = self.t_first = self.t_last = self.t_ready = -1.0
         self.tpot_ms = 0.0
         self.wait_s = 0.0
+        self.fixed_s = 0.0  # the front instance engine's fixed first-token latency
         self.s0 = 0
         self.dec = None
 
@@ -134,6 +142,7 @@ class _Inst:
         "chunked",
         "ctx_ms",
         "done",
+        "fixed_s",
         "fresh",
         "idx",
         "incoming",
@@ -167,6 +176,9 @@ class _Inst:
         # decode_step_ms(b, c) is affine in c: step(b, c) = step(b, 0) + b·c·kv_gpu / (B·mbu)
         self.step_ms = [float(x) for x in d.decode_step_ms(np.arange(self.max_seqs + 1), 0.0)]
         self.ctx_ms = d.kv_bytes_per_token_per_gpu / (d.bw_bytes_per_s * d.eff.mbu) * 1e3
+        # added to the TTFT of the requests this instance prefills, as the capacity model adds it
+        # (HTTP, tokenisation, scheduling: latency, not GPU time)
+        self.fixed_s = d.eff.ttft_fixed_ms / 1e3
         self.pass_cache: dict[tuple[int, int], float] = {}
         # colocated on a chunked-prefill / in-flight-batching engine: mixed steps
         self.chunked = cfg.role == "colocated" and d.engine.chunked
@@ -282,6 +294,7 @@ class _Sim:
             raise InputError(f"plan: no prefill or colocated pool serves class '{self.classes[r.k].name}'")
         p = self._draw(self.front[r.k], u_front)
         inst = min(self.insts[p], key=lambda i: (i.queued_tokens, i.reserved, i.idx))
+        r.fixed_s = inst.fixed_s
         inst.waiting.append(r)
         self._queue_changed(inst, len(inst.waiting) - 1)
         inst.queued_tokens += r.prompt
@@ -358,6 +371,7 @@ class _Sim:
             inst.reserved += r.need
             inst.incoming -= r.need
             r.wait_s = self.now - r.t_ready
+            r.t_ttft = self.now  # the client's first token: the decode instance takes the request
             self.join(inst, r)
         if len(w) != before:
             self._queue_changed(inst, before)
@@ -535,7 +549,7 @@ class _Sim:
         woken = []
         for t in done:  # deliver every finished transfer first: they may join one batch
             r = self.xfers.pop(t)[3]
-            r.t_ttft = r.t_ready = self.now
+            r.t_ready = self.now
             dst = r.dec
             dst.waiting.append(r)
             self._queue_changed(dst, len(dst.waiting) - 1)
@@ -547,7 +561,8 @@ class _Sim:
         self._net_schedule()
 
     # --- main loop ------------------------------------------------------------------------
-    def run(self, reqs: list[_Req], u_front: np.ndarray) -> None:
+    def run(self, reqs: list[_Req], u_front: np.ndarray, progress=None) -> None:
+        """`progress(arrived, total)`, if given, is called every PROGRESS_EVERY arrivals and at the end."""
         heap, n, i = self.heap, len(reqs), 0
         pop = heapq.heappop
         while True:
@@ -555,6 +570,8 @@ class _Sim:
                 self.now = reqs[i].t_arr
                 self.arrive(reqs[i], u_front[i])
                 i += 1
+                if progress is not None and i % PROGRESS_EVERY == 0:
+                    progress(i, n)
                 continue
             if not heap:
                 break
@@ -571,12 +588,15 @@ class _Sim:
         for pool in self.insts:
             for inst in pool:
                 self._queue_changed(inst, len(inst.waiting))
+        if progress is not None:
+            progress(n, n)
 
 
 def _pool_configs(problem: Problem, table: CapacityTable, plan: Plan) -> list[Config]:
     """The capacity-table configuration of each plan pool."""
     out = []
     owned = {e.gpu.id: e.count for e in problem.entries}
+    buy = {e.gpu.id: e.buy_max for e in problem.entries}  # purchase mode: what may be bought or rented
     used: dict[str, int] = {}
     for i, pool in enumerate(plan.pools):
         match = [c for c in table.configs if c.served == pool.model and c.gpu_id == pool.gpu and c.tp == pool.tp and c.role == pool.role]
@@ -588,8 +608,9 @@ def _pool_configs(problem: Problem, table: CapacityTable, plan: Plan) -> list[Co
         used[pool.gpu] = used.get(pool.gpu, 0) + pool.instances * pool.tp
         out.append(match[0])
     for gpu, n in used.items():
-        if n > owned.get(gpu, 0):
-            raise InputError(f"plan: pools use {n} {gpu} GPUs; the fleet has {owned.get(gpu, 0)}")
+        if n > owned.get(gpu, 0) + buy.get(gpu, 0):
+            more = f" and may buy or rent {buy[gpu]} more" if buy.get(gpu) else ""
+            raise InputError(f"plan: pools use {n} {gpu} GPUs; the fleet has {owned.get(gpu, 0)}{more}")
     return out
 
 
@@ -604,6 +625,32 @@ def _lifetime_s(problem: Problem, plan: Plan) -> float:
     return longest
 
 
+def _same_inputs(problem: Problem, plan: Plan) -> bool:
+    """Whether `problem` is what the plan was made from (its digest), the QPS target aside: a
+    plan solved with --qps is replayed at its own rates, which the target does not enter."""
+    if inputs_digest(problem) == plan.inputs.digest_sha256:
+        return True
+    qps = plan.inputs.qps_target
+    if qps is None or qps == problem.qps_target or (problem.multi and problem.qps_target is None):
+        return False
+    # the JSON holds a float; the target was an int when the plan came from the Python API
+    tries = (qps, int(qps)) if float(qps).is_integer() else (qps,)
+    return any(inputs_digest(problem.with_qps_target(q)) == plan.inputs.digest_sha256 for q in tries)
+
+
+def _other_inputs_note(fleet_rebuilt: bool) -> str:
+    if fleet_rebuilt:
+        return (
+            "the plan's digest_sha256 differs from these workload files with the fleet rebuilt from the plan: "
+            "the workload changed, or the fleet file set what the plan does not record (node sizes, NICs, zones, "
+            "efficiency, unrounded purchase prices); give --fleet to check; the pools are replayed as planned"
+        )
+    return (
+        "the plan was made from other inputs than these (its digest_sha256 differs): fleet, prices, "
+        "workload or engine changed; the pools are replayed as planned"
+    )
+
+
 def simulate(
     problem: Problem,
     table: CapacityTable,
@@ -615,12 +662,16 @@ def simulate(
     seed: int = 0,
     trace: list[tuple[float, int, int]] | None = None,
     warmup_s: float | None = None,
+    fleet_rebuilt: bool = False,
+    progress=None,
 ) -> SimResult:
     """Replay `plan` on `problem` (see the module docstring for the model).
 
     `duration_s` or `n_requests` bound the arrivals (default: 20,000 requests, or the whole
     trace, and at least 10 planned request lifetimes); `trace` is a list of (arrival s, prompt
-    tokens, output tokens); `load` scales the arrival rate."""
+    tokens, output tokens); `load` scales the arrival rate; `fleet_rebuilt`: the fleet was
+    rebuilt from the plan (no fleet file), which a digest mismatch's note says; `progress(arrived,
+    total)`: called as the run goes (it never changes the result)."""
     from planner.sim.metrics import summarise
 
     if not (math.isfinite(load) and 0.01 <= load <= 100):
@@ -683,11 +734,6 @@ def simulate(
         )
     sim.w0, sim.w1 = warm, span
     reqs = [_Req(int(k), p, o, float(ti), float(ud)) for k, (p, o), ti, ud in zip(ks, lengths, t, u[:, 1])]
-    sim.run(reqs, u[:, 0])
-    notes = []
-    if inputs_digest(problem) != plan.inputs.digest_sha256:
-        notes.append(
-            "the plan was made from other inputs than these (its digest_sha256 differs): fleet, prices, "
-            "workload or QPS target changed; the pools are replayed as planned"
-        )
+    sim.run(reqs, u[:, 0], progress)
+    notes = [] if _same_inputs(problem, plan) else [_other_inputs_note(fleet_rebuilt)]
     return summarise(sim, reqs, rates, "trace" if trace is not None else "poisson", seed, notes)

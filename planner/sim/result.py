@@ -7,7 +7,7 @@ from typing import Literal
 
 from planner.plan import _Out
 
-SIM_SCHEMA_VERSION = "1.0"
+SIM_SCHEMA_VERSION = "1.1"  # 1.1: pools[].planned_busy
 
 
 class SimInputs(_Out):
@@ -59,7 +59,8 @@ class SimPool(_Out):
     tp: int
     instances: int
     requests: int  # requests this pool finished (prefill or decode) in the window
-    planned_utilisation: float
+    planned_utilisation: float  # the plan's load as a share of the pool's capacity within the SLOs
+    planned_busy: float | None  # prefill: busy share the plan implies at this load (rate x load x pass time / prompts)
     utilisation: float  # busy share of the window (prefill passes and decode steps)
     planned_batch: int | None  # decode/colocated: the largest planned batch of its classes
     mean_batch: float | None  # decode/colocated: mean running sequences per decode step

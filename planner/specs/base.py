@@ -60,6 +60,20 @@ def at(path: tuple[str | int, ...], message: str) -> str:
     return f"{_AT}{'/'.join(map(str, path))}|{message}"
 
 
+def plain_message(e: ValidationError) -> str:
+    """The first error of a validation that has no document to point into (a fleet rebuilt from
+    a plan, say): its message without pydantic's "Value error, " prefix or the `at` marker,
+    prefixed with the field path."""
+    first = e.errors(include_url=False)[0]
+    msg = _message(first)
+    loc = tuple(first["loc"])
+    if msg.startswith(_AT):
+        where, _, msg = msg[len(_AT) :].partition("|")
+        loc = loc + tuple(int(p) if p.isdigit() else p for p in where.split("/") if p)
+    loc = tuple(p for p in loc if isinstance(p, int) or "[" not in p)  # no union/validator tags
+    return f"{format_path(loc)}: {msg}" if loc else msg
+
+
 def validate_document(model: type[M], doc: Located, what: str) -> M:
     """Validate a located YAML document; the first error names file:line:col and field."""
     if not isinstance(doc.data, dict):
