@@ -194,9 +194,9 @@ def advantage_sentence(plan: Plan) -> str:
     out = []
     if len(rows) > 1:
         out.append(
-            "Comparative advantage: "
+            "Prefill/decode capacity ratio: "
             + ", ".join(f"{a.gpu} {a.prefill_to_decode_ratio:.2f}" for a in rows)
-            + f" prefill/decode capacity ratio: {rows[0].gpu} is relatively best at prefill, {rows[-1].gpu} at decode."
+            + f"; {rows[0].gpu} has the comparative advantage in prefill, {rows[-1].gpu} in decode."
         )
     does = []
     for a in rows:
