@@ -283,6 +283,26 @@ def diff(
 
 @app.command()
 @_cli_errors
+def deploy(
+    plan_file: Annotated[Path, typer.Argument(metavar="PLAN.json", help="a plan written by `planner solve --json`")],
+    target: Annotated[str, typer.Option(help="vllm | sglang | trtllm (launch scripts), dynamo | llm-d (Kubernetes manifests)")],
+    out: Annotated[Path, typer.Option(help="folder to write (refused if it exists and is not empty, unless --force)")],
+    force: Annotated[bool, typer.Option(help="replace a non-empty --out folder")] = False,
+) -> None:
+    """Launch configurations, router weights and a RUNBOOK.md for a plan."""
+    from planner.deploy import deploy as make_bundle
+    from planner.deploy import write_bundle
+    from planner.report.export import read_plan
+
+    files, warnings = make_bundle(read_plan(plan_file), target, str(plan_file))
+    write_bundle(files, out, force)
+    for w in warnings:
+        sys.stderr.write(f"warning: {w}\n")
+    sys.stdout.write(f"wrote {len(files)} files to {out}/: " + ", ".join(files) + "\n")
+
+
+@app.command()
+@_cli_errors
 def estimate(
     gpu: Annotated[str, typer.Option(help="catalog GPU id, e.g. h100-sxm")],
     model: Annotated[str, typer.Option(help="catalog model id, e.g. llama-3.1-70b")],

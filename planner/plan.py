@@ -21,7 +21,7 @@ from planner.perf.capacity import CapacityTable, Config, batch_quantile, mixed_l
 from planner.perf.queueing import wait_quantile_ms
 from planner.problem import Problem
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 SIG = 6  # significant digits of every float in the JSON: stable across solvers and platforms
 
 
@@ -220,6 +220,66 @@ class Metadata(_Out):
     stages: list[str]
 
 
+class RoutePool(_Out):
+    """(1.4) Where a pool runs: its GPU type's zone and node size (what `planner deploy` places by)."""
+
+    pool: str  # "<model>-<gpu>-<role>-tp<tp>": unique in the plan, a Kubernetes-safe name
+    model: str
+    gpu: str
+    role: Literal["prefill", "decode", "colocated"]
+    tp: int
+    instances: int
+    zone: str
+    gpus_per_node: int
+
+
+class RouteClass(_Out):
+    """(1.4) A request class as a router tells it apart: by its model and its token counts."""
+
+    model: str
+    request_class: str
+    prompt_tokens: int
+    output_tokens: int
+    share: float  # of its model's requests
+
+
+class RouteShare(_Out):
+    pool: str
+    requests_per_s: float
+    weight: float  # share of the class's requests in this phase that this pool serves
+
+
+class Route(_Out):
+    """(1.4) For one model, class and phase, the share each pool serves (weights sum to 1).
+    Colocated pools appear in both phases with the same weight: they run the whole request."""
+
+    model: str
+    request_class: str
+    phase: Literal["prefill", "decode"]
+    requests_per_s: float
+    shares: list[RouteShare]
+
+
+class RoutePair(_Out):
+    """(1.4) KV handoffs of one class from a prefill pool to a decode pool; `weight` is the share
+    of the prefill pool's requests of that class sent to this decode pool (sums to 1 per prefill pool)."""
+
+    model: str
+    request_class: str
+    prefill_pool: str
+    decode_pool: str
+    requests_per_s: float
+    weight: float
+    path: str  # as in kv_flows: "zone <a>", "link <a>-><b>", "inside <gpu> nodes (scale-up fabric)"
+
+
+class Routing(_Out):
+    pools: list[RoutePool]
+    classes: list[RouteClass]
+    routes: list[Route]
+    pairs: list[RoutePair]
+
+
 class Plan(_Out):
     schema_version: str
     inputs: Inputs
@@ -242,6 +302,7 @@ class Plan(_Out):
     excluded: list[Excluded]
     notes: list[str]
     metadata: Metadata
+    routing: Routing | None = None  # (1.4) None in plans written before 1.4
 
 
 def _r(x: float | None) -> float | None:
@@ -365,6 +426,7 @@ def build_plan(
             solves=sol.solves,
             stages=sol.stages,
         ),
+        routing=_routing(pools, sol, problem),
     )
 
 
@@ -445,6 +507,93 @@ def _pool(c: Config, n: int, sol: Solution, problem: Problem) -> Pool:
             )
         )
     return Pool(model=c.served, gpu=c.gpu_id, role=c.role, tp=c.tp, instances=n, gpus=n * c.tp, utilisation=_r(u), classes=classes)
+
+
+def pool_id(model: str, gpu: str, role: str, tp: int) -> str:
+    """A pool's name in `routing` and in deployment files: lowercase letters, digits and '-'."""
+    text = f"{model}-{gpu}-{role}-tp{tp}".lower()
+    return "-".join(t for t in "".join(ch if ch.isalnum() else "-" for ch in text).split("-") if t)
+
+
+def _routing(pools: list[Pool], sol: Solution, problem: Problem) -> Routing:
+    """Per model, class and phase, each pool's share of the requests (from the pools' per-class
+    rates); prefill-to-decode pairs split each zone-to-zone (or node-local) KV flow of a class
+    over the prefill pools that send it and the decode pools that receive it, by their rates."""
+    ids = {id(p): pool_id(p.model, p.gpu, p.role, p.tp) for p in pools}
+    zone = {e.gpu.id: e.zone for e in problem.entries}
+    rate = {(id(p), pc.request_class): pc.requests_per_s for p in pools for pc in p.classes}
+    rpools = [
+        RoutePool(
+            pool=ids[id(p)], model=p.model, gpu=p.gpu, role=p.role, tp=p.tp, instances=p.instances,
+            zone=zone[p.gpu], gpus_per_node=problem.entry(p.gpu).gpu.gpus_per_node,
+        )
+        for p in pools
+    ]
+    classes, routes, pairs = [], [], []
+    for k in problem.classes:
+        total_share = sum(c.share for c in problem.classes if c.served == k.served)
+        classes.append(
+            RouteClass(
+                model=k.served, request_class=k.name, prompt_tokens=int(round(k.prompt_tokens)),
+                output_tokens=int(round(k.output_tokens)), share=_r(k.share / total_share if total_share > 0 else 0.0),
+            )
+        )
+        mine = [p for p in pools if p.model == k.served and (id(p), k.name) in rate]
+        for phase in ("prefill", "decode"):
+            serving = [p for p in mine if p.role in (phase, "colocated")]
+            total = sum(rate[id(p), k.name] for p in serving)
+            if total <= 0:
+                continue
+            routes.append(
+                Route(
+                    model=k.served, request_class=k.name, phase=phase, requests_per_s=_r(total),
+                    shares=[
+                        RouteShare(pool=ids[id(p)], requests_per_s=rate[id(p), k.name], weight=_r(rate[id(p), k.name] / total))
+                        for p in serving
+                    ],
+                )
+            )
+        pairs += _pairs(k, mine, rate, ids, zone, sol)
+    return Routing(pools=rpools, classes=classes, routes=routes, pairs=pairs)
+
+
+def _pairs(k, mine: list[Pool], rate, ids, zone, sol: Solution) -> list[RoutePair]:
+    lanes: list[tuple[float, list[Pool], list[Pool], str]] = []
+    eps = 1e-6 * max(1.0, sol.rate_per_s)
+    pre = [p for p in mine if p.role == "prefill"]
+    dec = [p for p in mine if p.role == "decode"]
+    by_zone: dict[tuple[str, str], float] = {}
+    for (za, zb, _d, kk), v in sol.milp.f.items():
+        if kk == k.name and (v.value() or 0.0) > eps:
+            by_zone[za, zb] = by_zone.get((za, zb), 0.0) + v.value()
+    for (za, zb), r in sorted(by_zone.items()):
+        path = f"zone {za}" if za == zb else f"link {za}->{zb}"
+        lanes.append((r, [p for p in pre if zone[p.gpu] == za], [p for p in dec if zone[p.gpu] == zb], path))
+    for (g, kk), v in sorted(sol.milp.local.items()):
+        if kk == k.name and (v.value() or 0.0) > eps:
+            lanes.append((v.value(), [p for p in pre if p.gpu == g], [p for p in dec if p.gpu == g], f"inside {g} nodes (scale-up fabric)"))
+    flow: dict[tuple[int, int, str], float] = {}
+    for r, ps, ds, path in lanes:
+        sp, sd = sum(rate[id(p), k.name] for p in ps), sum(rate[id(d), k.name] for d in ds)
+        if sp <= 0 or sd <= 0:
+            continue
+        for p in ps:
+            for d in ds:
+                key = (id(p), id(d), path)
+                flow[key] = flow.get(key, 0.0) + r * rate[id(p), k.name] / sp * rate[id(d), k.name] / sd
+    out = []
+    for p in pre:
+        sent = sum(v for (a, _b, _path), v in flow.items() if a == id(p))
+        for d in dec:
+            for (a, b, path), v in flow.items():
+                if a == id(p) and b == id(d) and v > eps and sent > 0:
+                    out.append(
+                        RoutePair(
+                            model=k.served, request_class=k.name, prefill_pool=ids[id(p)], decode_pool=ids[id(d)],
+                            requests_per_s=_r(v), weight=_r(v / sent), path=path,
+                        )
+                    )
+    return out
 
 
 def _slo_estimates(pools: list[Pool], problem: Problem) -> list[SloEstimate]:

@@ -27,7 +27,7 @@ def test_solve_writes_json_file_atomically(tmp_path):
     r = RUN.invoke(app, ["solve", FLEET, CHAT, "--json", str(out), "-q", "--no-explain"])
     assert r.exit_code == 0, r.output
     doc = json.loads(out.read_text())
-    assert doc["schema_version"] == "1.3"
+    assert doc["schema_version"] == "1.4"
     assert doc["throughput"]["requests_per_s"] > 30
     assert [p.name for p in tmp_path.iterdir()] == ["plan.json"]  # no temporary left behind
 

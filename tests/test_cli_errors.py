@@ -543,7 +543,7 @@ def test_error_line_is_not_wrapped_in_process(tmp_path):
 
 def _check_plan_json(text: str) -> None:
     plan = json.loads(text)
-    assert plan["schema_version"] == "1.3"
+    assert plan["schema_version"] == "1.4"
     assert plan["inputs"]["fleet"] == "h100-a100"
     assert plan["inputs"]["workload"] == "chat-llama70b"
 
