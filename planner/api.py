@@ -14,6 +14,7 @@ from planner.perf.capacity import ROLES, build_capacity_table
 from planner.plan import Plan, build_plan
 from planner.problem import Problem, resolve
 from planner.specs import load_fleet, load_workload
+from planner.specs.workload import MAX_QPS, MIN_QPS
 
 
 def load_problem(
@@ -33,8 +34,8 @@ def load_problem(
     if not paths:
         raise InputError("give at least one workload file")
     loaded = [load_workload(p) for p in paths]
-    if qps is not None and not (1e-6 <= qps <= 1e7):
-        raise InputError(f"--qps must be between 1e-06 and 1e+07 requests/s (got {qps})")
+    if qps is not None and not (MIN_QPS <= qps <= MAX_QPS):
+        raise InputError(f"--qps must be between {MIN_QPS:g} and {MAX_QPS:g} requests/s (got {qps:g})")
     problem = resolve(fleet, [w for w, _ in loaded], fleet_doc, [d for _, d in loaded], qps_target=qps, engine=engine)
     return with_options(problem, budget_usd_per_hour, roles)
 

@@ -198,3 +198,13 @@ def test_infeasible_target_is_still_infeasible(knife):
     problem = load_problem(*knife, qps=60.0, roles=["colocated"])  # 16 H100 + 16 A100 serve at most 57.6 req/s (A100s on long)
     with pytest.raises(InfeasibleError, match="cannot serve"):
         plan_problem(problem, "min-cost", "highs", explain=False)
+
+
+def test_tiny_targets_are_refused_below_the_solvers_tolerances(knife):
+    """--qps 1e-6 gave a "proven optimal" plan of 0 GPUs; 3e-6 a false infeasibility (issue 14)."""
+    r = CliRunner().invoke(app, ["solve", *map(str, knife), "--qps", "1e-6", "--objective", "min-cost"])
+    assert r.exit_code == 2 and "error: --qps must be between 0.001 and 1e+07 requests/s (got 1e-06)" in r.output
+    problem = load_problem(*knife, qps=1e-3, roles=["colocated"])
+    plan = plan_problem(problem, "min-cost", "highs", explain=False)
+    assert plan.throughput.requests_per_s == pytest.approx(1e-3, rel=1e-6)
+    assert sum(p.gpus for p in plan.pools) == 1 and plan.cost.usd_per_hour == pytest.approx(2.50)

@@ -123,6 +123,8 @@ def num(x: float | None, digits: int = 2, unit: str = "") -> str:
     """A number with thousands separators ('-' for none); no decimals from 1,000 up."""
     if x is None:
         return "-"
+    if 0 < abs(x) < 0.5 * 10.0**-digits:  # would print as 0: three significant digits instead
+        return f"{x:.3g}{unit}"
     if abs(x) >= 1000:
         digits = 0
     return f"{x:,.{digits}f}{unit}"

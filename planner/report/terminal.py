@@ -97,7 +97,7 @@ def _summary(plan: Plan) -> Table:
     t.add_column("", style="bold")
     t.add_column("")
     tp, c = plan.throughput, plan.cost
-    t.add_row("throughput", f"{tp.requests_per_s:,.3f} req/s")
+    t.add_row("throughput", f"{_f(tp.requests_per_s, 3)} req/s")
     t.add_row("", f"{tp.input_tokens_per_s:,.0f} input tok/s, {tp.output_tokens_per_s:,.0f} output tok/s")
     t.add_row("cost", f"${c.usd_per_hour:,.2f}/h for GPUs in use (owned fleet ${c.owned_usd_per_hour:,.2f}/h)")
     if c.usd_per_million_output_tokens is not None:

@@ -29,6 +29,7 @@ from planner.optimize.solve import solve
 from planner.perf.capacity import CapacityTable, build_capacity_table
 from planner.plan import _Out, _r
 from planner.problem import Problem
+from planner.specs.workload import MIN_QPS
 
 UNITS = {"qps": "req/s", "budget": "USD/h", "price": "USD/h per GPU", "link": "Gb/s", "network": "Gb/s per GPU",
          "ttft": "ms", "tpot": "ms"}
@@ -127,9 +128,13 @@ def sweep(
     if not values:
         raise InputError("the sweep has no values")
     most = MAXIMA[parameter.partition(":")[0]]
-    bad = [v for v in values if not (math.isfinite(v) and 0 < v <= most)]
+    least = MIN_QPS if parameter == "qps" else 0.0
+    bad = [v for v in values if not (math.isfinite(v) and (v >= least if least else v > 0) and v <= most)]
     if bad:
-        raise InputError(f"--vary {parameter}: every value must be above 0 and at most {most:g} {unit} (got {bad[0]:g})")
+        raise InputError(
+            f"--vary {parameter}: every value must be above {least:g} and at most {most:g} {unit} (got {bad[0]:g})"
+            if not least else f"--vary {parameter}: every value must be from {least:g} to {most:g} {unit} (got {bad[0]:g})"
+        )
     first = setter(problem, values[0])
     objective = objective or ("max-throughput" if parameter == "budget" else default_objective(first))
     table: CapacityTable | None = None
