@@ -99,6 +99,7 @@ class GpuUse(_Out):
     buy_limit: int | None = None  # the most that may be bought (None: not in purchase mode)
     buy_price_usd_per_hour: float | None = None
     buy_price_source: str | None = None  # e.g. "$30,000 over 4 y = $0.856/h + 0.7 kW x $0.1/kWh = ..."
+    buy_node_gpus: int | None = None  # (1.4) bought in whole nodes of this many GPUs (None: single GPUs)
 
 
 class PoolClass(_Out):
@@ -405,6 +406,7 @@ def build_plan(
                 buy_limit=e.buy_max or None,
                 buy_price_usd_per_hour=_r(e.buy_price_usd_per_hour) if e.buy_max else None,
                 buy_price_source=e.buy_price_source or None,
+                buy_node_gpus=e.gpu.gpus_per_node if e.buy_max and e.buy_whole_nodes else None,
             )
             for e in problem.entries
         ],
@@ -765,7 +767,7 @@ def _baseline(b: Outcome, sol: Solution, problem: Problem) -> Baseline:
         pools=dict(sorted(b.instances.items())) if b.instances else None,
         reason=b.reason or None,
         proven=b.proven,
-        near_tie=b.feasible and gain is not None and gain <= NEAR_TIE_REL and b.instances != sol.instances,
+        near_tie=b.feasible and gain is not None and 0 <= gain <= NEAR_TIE_REL and b.instances != sol.instances,
     )
 
 

@@ -31,6 +31,12 @@ class FleetEntry:
     buy_max: int = 0  # purchase mode: GPUs that may be bought or rented on top of `count`
     buy_price_usd_per_hour: float = 0.0
     buy_price_source: str = ""
+    buy_whole_nodes: bool = False  # purchase mode: buy in whole nodes of gpu.gpus_per_node
+
+    def cost_usd_per_hour(self, used: int, bought: int) -> float:
+        """USD/h of `used` GPUs in use of which `bought` are bought (all paid, idle or not: whole
+        nodes may leave some idle): bought ones at the purchase price, the rest at the owned price."""
+        return self.buy_price_usd_per_hour * bought + self.price_usd_per_hour * max(0, used - bought)
 
     @property
     def max_count(self) -> int:
@@ -145,6 +151,9 @@ class Problem:
     def restricted(self, gpu_ids: set[str]) -> "Problem":
         return replace(self, entries=tuple(e for e in self.entries if e.gpu.id in gpu_ids))
 
+    def with_entries(self, entries: tuple[FleetEntry, ...]) -> "Problem":
+        return replace(self, entries=entries)
+
     def with_count(self, gpu_id: str, count: int) -> "Problem":
         return replace(
             self, entries=tuple(replace(e, count=count) if e.gpu.id == gpu_id else e for e in self.entries)
@@ -207,7 +216,8 @@ def resolve(
                 price, source = buy_price, "purchase price (none owned)"
         entries.append(
             FleetEntry(
-                gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype, network, buy_max, buy_price, buy_source
+                gpu, g.count, float(price), source, fleet.zone_of(g), g.kv_dtype, network, buy_max, buy_price, buy_source,
+                buy_whole_nodes=bool(g.buy is not None and g.buy.whole_nodes),
             )
         )
     served = [_served(w, d, cat) for w, d in zip(workloads, docs)]

@@ -52,6 +52,8 @@ class Milp:
     x: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)
     f: dict[tuple[str, str, str, str], pulp.LpVariable] = field(default_factory=dict)  # KV handoffs (zone, zone, dtype, class)
     b: dict[str, pulp.LpVariable] = field(default_factory=dict)  # GPUs bought, by type (purchase mode)
+    k: dict[str, pulp.LpVariable] = field(default_factory=dict)  # whole nodes bought, by type (b = node size x k)
+    o: dict[str, pulp.LpVariable] = field(default_factory=dict)  # owned GPUs in use, where whole nodes are bought
     local: dict[tuple[str, str], pulp.LpVariable] = field(default_factory=dict)  # node-local handoffs (GPU type, class)
     constraints: dict[str, pulp.LpConstraint] = field(default_factory=dict)
 
@@ -122,7 +124,19 @@ def define_gpu_limits(m: Milp, problem: Problem) -> None:
         terms = [c.tp * m.n[c.key] for c in m.configs if c.gpu_id == e.gpu.id]
         if not terms:
             continue
-        if e.buy_max > 0:
+        if e.buy_max > 0 and e.buy_whole_nodes:
+            # `nodes:g`: b_g = node size x k_g whole nodes; `bought:g`: a node is bought only when
+            # some of it is used; `owned-used:g`: o_g ≥ GPUs in use beyond those bought (priced
+            # at the owned price; the bought ones are all paid, the idle rest of a node included)
+            size = e.gpu.gpus_per_node
+            k = m.k[e.gpu.id] = m.prob.add_variable(f"k[{e.gpu.id}]", 0, e.buy_max // size, cat="Integer")
+            b = m.b[e.gpu.id] = m.prob.add_variable(f"b[{e.gpu.id}]", 0, e.buy_max)
+            o = m.o[e.gpu.id] = m.prob.add_variable(f"o[{e.gpu.id}]", 0, e.count)
+            m.add(f"nodes:{e.gpu.id}", b - size * k == 0)
+            m.add(f"gpus:{e.gpu.id}", pulp.lpSum(terms) - b <= e.count)
+            m.add(f"bought:{e.gpu.id}", b - pulp.lpSum(terms) <= size - 1)
+            m.add(f"owned-used:{e.gpu.id}", pulp.lpSum(terms) - b - o <= 0)
+        elif e.buy_max > 0:
             b = m.b[e.gpu.id] = m.prob.add_variable(f"b[{e.gpu.id}]", 0, e.buy_max, cat="Integer")
             m.add(f"gpus:{e.gpu.id}", pulp.lpSum(terms) - b <= e.count)
             m.add(f"bought:{e.gpu.id}", b - pulp.lpSum(terms) <= 0)
@@ -305,8 +319,12 @@ def cost_expression(m: Milp, problem: Problem) -> pulp.LpAffineExpression:
     """USD/h of the GPUs in use: owned ones at their price, bought ones at the purchase price
     (Σ price·GPUs in use + Σ (purchase price - price)·bought)."""
     price = {e.gpu.id: e.price_usd_per_hour for e in problem.entries}
-    terms = [price[c.gpu_id] * c.tp * m.n[c.key] for c in m.configs]
-    terms += [(e.buy_price_usd_per_hour - e.price_usd_per_hour) * m.b[e.gpu.id] for e in problem.entries if e.gpu.id in m.b]
+    terms = [price[c.gpu_id] * c.tp * m.n[c.key] for c in m.configs if c.gpu_id not in m.o]
+    for e in problem.entries:
+        if e.gpu.id in m.o:  # whole nodes: every bought GPU paid, owned ones in use at their price
+            terms += [e.buy_price_usd_per_hour * m.b[e.gpu.id], e.price_usd_per_hour * m.o[e.gpu.id]]
+        elif e.gpu.id in m.b:
+            terms.append((e.buy_price_usd_per_hour - e.price_usd_per_hour) * m.b[e.gpu.id])
     return pulp.lpSum(terms)
 
 

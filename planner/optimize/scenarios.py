@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulp
 
@@ -76,6 +76,9 @@ def _outcome(
 
 def _baseline_jobs(problem: Problem, table: CapacityTable, objective: str, solver: str, deadline: Deadline = UNLIMITED) -> list:
     jobs = [lambda: _outcome("no-disaggregation", problem, table, objective, solver, roles={"colocated"}, deadline=deadline)]
+    if any(e.buy_whole_nodes and e.buy_max for e in problem.entries):  # what buying whole nodes costs
+        singles = problem.with_entries(tuple(replace(e, buy_whole_nodes=False) for e in problem.entries))
+        jobs.append(lambda: _outcome("buying single GPUs", singles, table, objective, solver, deadline=deadline))
     if len(problem.entries) > 1:
         for e in problem.entries:
             p = problem.restricted({e.gpu.id})
@@ -149,7 +152,7 @@ def shadow_prices(problem: Problem, table: CapacityTable, objective: str, deadli
     if objective == "max-tokens-per-dollar" or deadline.expired():
         return {}
     m = build_milp(problem, table)
-    for v in list(m.n.values()) + list(m.b.values()):
+    for v in list(m.n.values()) + list(m.b.values()) + list(m.k.values()):
         v.cat = pulp.LpContinuous
     if objective == "min-cost":
         m.add("target", m.lam == problem.qps_target)

@@ -349,7 +349,7 @@ def _restore(m: Milp, stats: pulp.LpSolveStats) -> None:  # pragma: no cover - a
 def _serves_some(problem: Problem, table: CapacityTable, roles, runner: _Runner) -> bool:
     """Whether the LP relaxation serves traffic (a MILP answer of 0 req/s is then a solver fault)."""
     relaxed = build_milp(problem, table, roles)
-    for v in list(relaxed.n.values()) + list(relaxed.b.values()):
+    for v in list(relaxed.n.values()) + list(relaxed.b.values()) + list(relaxed.k.values()):
         v.cat = pulp.LpContinuous
     stats, _ = runner.run(relaxed, pulp.LpMaximize, relaxed.lam)
     return stats.status == pulp.LpSolveStatus.Optimal and (relaxed.lam.value() or 0.0) > 1e-9
@@ -401,10 +401,9 @@ def _polish(
     _CheckFailed when the whole instance counts no longer serve what the MILP promised."""
     promised = m.lam.value() or 0.0
     fixed = build_milp(problem, table, roles)
-    for key, v in fixed.n.items():
-        val = round(m.n[key].value() or 0)
-        v.lowBound = val
-        v.upBound = val
+    for fixed_vars, solved in ((fixed.n, m.n), (fixed.k, m.k)):  # instances, and whole nodes bought
+        for key, v in fixed_vars.items():
+            v.lowBound = v.upBound = round(solved[key].value() or 0)
     cap = problem.qps_target if objective == "min-cost" else rate_cap
     if cap is not None:
         fixed.add("target" if objective == "min-cost" else "cap", fixed.lam <= cap)
@@ -434,6 +433,10 @@ def _polish(
         v.varValue = fixed.f[key].value()
     for key, v in m.b.items():
         v.varValue = fixed.b[key].value()
+    for key, v in m.k.items():
+        v.varValue = fixed.k[key].value()
+    for key, v in m.o.items():
+        v.varValue = fixed.o[key].value()
     for key, v in m.local.items():
         v.varValue = fixed.local[key].value()
     m.lam.varValue = min(best, cap) if cap is not None else best
@@ -535,6 +538,9 @@ def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, r
         v.varValue = val
         if val > 0:
             bought[gpu_id] = val
+    used: dict[str, int] = {}
+    for c in m.configs:
+        used[c.gpu_id] = used.get(c.gpu_id, 0) + c.tp * instances.get(c.key, 0)
     flows = {}
     for key, v in m.x.items():
         val = v.value() or 0.0
@@ -546,10 +552,7 @@ def _read(m: Milp, problem: Problem, objective: str, proven: bool, gap: float, r
         proven_optimal=proven,
         gap=gap,
         rate_per_s=m.lam.value() or 0.0,
-        cost_usd_per_hour=sum(
-            problem.entry(c.gpu_id).price_usd_per_hour * c.tp * instances.get(c.key, 0) for c in m.configs
-        )
-        + sum((problem.entry(g).buy_price_usd_per_hour - problem.entry(g).price_usd_per_hour) * k for g, k in bought.items()),
+        cost_usd_per_hour=sum(e.cost_usd_per_hour(used.get(e.gpu.id, 0), bought.get(e.gpu.id, 0)) for e in problem.entries),
         instances=instances,
         bought=bought,
         flows=flows,

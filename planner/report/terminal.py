@@ -110,9 +110,23 @@ def _summary(plan: Plan) -> Table:
     t.add_row("GPUs used", used or "none")
     for i, g in enumerate(g for g in plan.gpus if g.buy_limit):
         limit = "unlimited" if g.buy_limit >= UNLIMITED_PURCHASE else f"at most {g.buy_limit}"
+        nodes = ""
+        if g.buy_node_gpus:
+            idle = max(0, g.bought - g.used)
+            nodes = f" = {g.bought // g.buy_node_gpus} nodes of {g.buy_node_gpus}" + (
+                f", {idle} idle (${idle * g.buy_price_usd_per_hour:,.2f}/h)" if idle else ""
+            )
         t.add_row(
             "GPUs to buy" if i == 0 else "",
-            f"{g.gpu}: {g.bought} ({limit}) at ${g.buy_price_usd_per_hour:,.3f}/h each: {g.buy_price_source}",
+            f"{g.gpu}: {g.bought}{nodes} ({limit}) at ${g.buy_price_usd_per_hour:,.3f}/h each: {g.buy_price_source}",
+        )
+    singles = next((b for b in plan.baselines if b.name == "buying single GPUs" and b.feasible), None)
+    if singles is not None and singles.cost_usd_per_hour is not None:
+        extra = c.usd_per_hour - singles.cost_usd_per_hour
+        t.add_row(
+            "whole nodes",
+            f"cost ${extra:,.2f}/h more than buying single GPUs (${singles.cost_usd_per_hour:,.2f}/h for "
+            f"{singles.requests_per_s:,.3f} req/s; baselines)",
         )
     for i, f in enumerate(plan.kv_flows):
         link = f", {f.share_of_link:.1%} of {f.link_capacity_gb_per_s:,.0f} GB/s" if f.share_of_link is not None else ""

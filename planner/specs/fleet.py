@@ -93,6 +93,9 @@ class Purchase(Strict):
     power_kw: bounded(0, 20, "kW per GPU") | None = None
     usd_per_kwh: bounded(0, 10, "USD per kWh") | None = None
     pue: bounded(1, 5, "(power usage effectiveness)") = 1.0
+    # true: buy (or rent) whole servers of the type's gpus_per_node GPUs; the plan pays for any
+    # GPUs of the last node it leaves idle, and its baselines show what buying single GPUs costs
+    whole_nodes: bool = False
 
     @model_validator(mode="after")
     def _one_price(self) -> "Purchase":
