@@ -205,3 +205,16 @@ def test_diff_names_both_cost_units_and_no_python_none(tmp_path, textbook):
     assert r.exit_code == 0, r.output
     assert "USD per million output tokens" in r.output and "USD per million tokens (input + output)" in r.output
     assert "None" not in r.output and "ttft_slo_ms: none -> 2000" in " ".join(r.output.split())
+
+
+# item 17: the README's scenarios are the shipped files, and each overlay kind reads as printed
+def test_shipped_scenario_files_read_as_the_readme_prints_them():
+    from planner.studies.compare import fleets_from_scenarios
+
+    names = [n for n, _, _ in fleets_from_scenarios(ROOT / "scenarios" / "two-halls.yaml")]
+    assert names == ["as is", "buy 8 H100", "rent H100", "rent L40S for decode", "cheaper, fewer A100", "slower link"]
+    readme = (ROOT / "README.md").read_text()
+    assert "source .venv/bin/activate" in readme and "DESIGN.md" not in readme
+    assert [n for n, _, _ in fleets_from_scenarios(ROOT / "scenarios" / "h100-a100-purchases.yaml")] == [
+        "as is", "rent H100", "buy H100", "rent A100", "rent L40S for decode"
+    ]
