@@ -35,12 +35,12 @@ def runbook(plan: Plan, pools: list[PoolLaunch], target: str, version_of: dict[s
         "",
         "## Predicted load per pool (watch these)",
         "",
-        "| pool | class | requests/s | predicted TTFT p-SLO ms | predicted TPOT ms | utilisation |",
+        "| pool | class | requests/s | predicted TTFT p-SLO ms | predicted TPOT ms | load / SLO capacity |",
         "|---|---|---|---|---|---|",
     ]
     for p in pools:
         for k, r in p.load.items():
-            L.append(f"| {p.id} | {k} | {r:.4g} | {_f(p.predicted_ttft_ms[k])} | {_f(p.predicted_tpot_ms[k])} | {p.utilisation:.3g} |")
+            L.append(f"| {p.id} | {k} | {r:.4g} | {_f(p.predicted_ttft_ms[k])} | {_f(p.predicted_tpot_ms[k])} | {p.utilisation:.1%} |")
     L += [
         "",
         "## Routing",
