@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 # the least time a solver call gets, even past the deadline: enough for HiGHS to load the model
 # and return the incumbent of its first heuristics on the shipped examples (measured 2-12 ms)
 MIN_SOLVE_S = 0.05
+# the least a check LP gets (the exact throughput and traffic split over the fixed pools): a plan
+# is only reported once checked, so these run past the deadline by up to this; 0.2 s each on the
+# 480-GPU scale instance
+MIN_CHECK_S = 1.0
 
 
 @dataclass
@@ -36,12 +40,12 @@ class Deadline:
         left = self.remaining_s()
         return left is not None and left <= 0
 
-    def solver_limit_s(self, share: float = 1.0) -> float | None:
-        """The time limit for the next solver call: `share` of what is left, at least MIN_SOLVE_S."""
+    def solver_limit_s(self, share: float = 1.0, floor_s: float = MIN_SOLVE_S) -> float | None:
+        """The time limit for the next solver call: `share` of what is left, at least `floor_s`."""
         left = self.remaining_s()
         if left is None:
             return None
-        return max(MIN_SOLVE_S, left * share)
+        return max(floor_s, left * share)
 
 
 UNLIMITED = Deadline(None)
