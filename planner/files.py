@@ -30,6 +30,12 @@ from planner.errors import InputError
 # under NAME_MAX (255) even for a 255-character target name
 TMP_NAME_CHARS = 64
 
+# the longest CSV field any reader accepts (measurements, serving points, traces): csv's own
+# default limit, named so the README can list it; a longer field is an input error
+MAX_CSV_FIELD_CHARS = 131_072
+# bytes of one CSV input (measurements, serving points, traces): the shipped traces are 0.7 MB
+MAX_CSV_BYTES = 16 * 1024 * 1024
+
 _pending: set[str] = set()
 _pending_lock = threading.Lock()
 
@@ -65,6 +71,14 @@ def decode_text(data: bytes, src: str, encoding: str = "utf-8") -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
         raise InputError(f"{src}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def csv_error(src: str, line: int, e: Exception) -> InputError:
+    """A csv module error (a field over MAX_CSV_FIELD_CHARS, a NUL byte) as one input error."""
+    msg = str(e)
+    if "field limit" in msg:
+        msg = f"a field longer than {MAX_CSV_FIELD_CHARS} characters (CSV fields are limited to {MAX_CSV_FIELD_CHARS})"
+    return InputError(f"{src}:{line}: CSV error: {msg}")
 
 
 def pending_temporaries() -> set[str]:

@@ -100,7 +100,7 @@ from typing import Any
 
 from planner.errors import InputError
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024  # bytes of one benchmark result file (a vllm bench serve result is a few KB)
 FORMATS = ("vllm-bench", "genai-perf", "aiperf", "guidellm")
 
 # vllm bench serve --backend values that name a serving engine (the others, openai*, name an API)
