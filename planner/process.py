@@ -63,7 +63,8 @@ class OneLineGroup(TyperGroup):
         except ClickException as e:
             where = e.ctx.command_path if getattr(e, "ctx", None) is not None else "planner"
             hint = f" (see `{where} --help`)" if isinstance(e, UsageError) else ""
-            sys.stderr.write(f"error: {where}: {_one_line(e.format_message())}{hint}\n")
+            message = _one_line(e.format_message()).replace("Value error, ", "")
+            sys.stderr.write(f"error: {where}: {message}{hint}\n")
             rv = e.exit_code
         except Abort:
             sys.stderr.write("error: aborted\n")

@@ -188,7 +188,7 @@ def test_all_errors_of_a_file_and_did_you_mean(tmp_path):
 def test_many_errors_are_capped(tmp_path):
     from planner.specs.base import MAX_REPORTED_ERRORS
 
-    classes = "".join(f"  - {{name: c{i}, prompt_tokens: -1, output_tokens: 1, share: 0.01}}\n" for i in range(100))
+    classes = "".join(f"  - {{name: c{i}, prompt_tokens: -1, output_tokens: 1, share: 0.01}}\n" for i in range(30))
     wl = tmp_path / "wl.yaml"
     wl.write_text("model: llama-3.1-70b\nclasses:\n" + classes)
     line = _bad(["solve", FLEET, wl, *FAST], 2)
