@@ -424,6 +424,30 @@ def test_cbc_abort_is_a_solver_error_not_infeasible(tmp_path):
         assert "serves no traffic" not in out, out
 
 
+def test_a_solver_failure_in_a_baseline_is_not_reported_as_no_traffic(monkeypatch):
+    """A baseline whose min-cost solve is infeasible probes how much it serves; when the solver
+    fails on that probe (CBC aborting), the reason says so instead of "serves no traffic"."""
+    from types import SimpleNamespace
+
+    from planner.errors import InfeasibleError, SolverError
+    from planner.optimize import budget, scenarios
+
+    calls = []
+
+    def fake_solve(problem, table, objective, solver, **kw):
+        calls.append(objective)
+        if objective == "min-cost":
+            raise InfeasibleError("the fleet cannot serve 40 req/s within the SLOs")
+        raise SolverError("solver 'cbc' failed: Pulp: Error while executing")
+
+    monkeypatch.setattr(scenarios, "solve", fake_solve)
+    out = scenarios._outcome("no-disaggregation", SimpleNamespace(qps_target=40.0), None, "min-cost", "cbc",
+                             roles={"colocated"}, deadline=budget.UNLIMITED)
+    assert calls == ["min-cost", "max-throughput"]
+    assert not out.feasible and "serves no traffic" not in out.reason and "cbc" in out.reason, out.reason
+    assert out.proven is False
+
+
 def test_free_unlimited_purchases_are_refused(tmp_path):
     f = tmp_path / "f.yaml"
     f.write_text("gpus:\n  - {type: h100-sxm, count: 0, buy: {price_usd_per_hour: 0}}\n")
