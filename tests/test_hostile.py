@@ -169,6 +169,24 @@ def test_unreadable_folder(tmp_path):
         d.chmod(0o755)
 
 
+def test_permission_denied_is_an_input_error(tmp_path, monkeypatch):
+    """A file in a folder without search permission (root bypasses the permission itself, so
+    the error is simulated where every reader opens its file)."""
+    from planner import files
+
+    p = tmp_path / "f.yaml"
+    p.write_text(FLEET_TEXT)
+    real_stat = os.stat
+
+    def denied(path, *a, **k):
+        if str(path) == str(p):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_stat(path, *a, **k)
+
+    monkeypatch.setattr(files.os, "stat", denied)
+    _bad(["solve", p, CHAT, *FAST], 2, "cannot read: Permission denied")
+
+
 # --------------------------------------------------------------------------------------------
 # workload validation (issue 12, item 18)
 
