@@ -369,6 +369,13 @@ def test_serving_json_deep_and_huge(tmp_path):
     _bad(["calibrate", p, "--gpu", "h100-sxm", "--model", "llama-3.1-8b"], 2, "bench.json")
     p.write_text('{"completed": ' + "1" * 5000 + "}")
     _bad(["calibrate", p, "--gpu", "h100-sxm", "--model", "llama-3.1-8b"], 2, "bench.json")
+    doc = {"completed": 100, "request_rate": "inf", "max_concurrency": 4, "backend": "vllm", "total_input_tokens": 100000,
+           "total_output_tokens": 20000, "mean_ttft_ms": 100, "mean_tpot_ms": 20, "output_throughput": 500,
+           "model_id": "meta-llama/Llama-3.1-8B-Instruct"}
+    for field, value, name in (("max_concurrency", 1e308, "concurrency"), ("total_input_tokens", 1e300, "prompt_tokens"),
+                               ("mean_ttft_ms", 1e300, "ttft_ms")):
+        p.write_text(json.dumps(doc | {field: value}))  # once written with Infinity into the profile
+        _bad(["calibrate", p, "--gpu", "h100-sxm", "--model", "llama-3.1-8b", "--json"], 2, f"{name} ")
 
 
 # --------------------------------------------------------------------------------------------
