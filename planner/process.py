@@ -112,8 +112,8 @@ def install_signal_handlers() -> None:
                 data = os.read(r, 1)
             except OSError:  # pragma: no cover
                 return
-            if data:
-                _stop(data[0])
+            if data and data[0] in EXIT_SIGNAL:  # only the signals handled here
+                _stop(signal.Signals(data[0]))
 
     threading.Thread(target=watch, name="planner-signals", daemon=True).start()
 
