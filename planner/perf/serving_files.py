@@ -100,7 +100,7 @@ from typing import Any
 
 from planner.errors import InputError
 
-MAX_FILE_BYTES = 16 * 1024 * 1024  # bytes of one benchmark result file (a vllm bench serve result is a few KB)
+MAX_FILE_BYTES = 8 * 1024 * 1024  # bytes of one benchmark result file (a vllm bench serve result is a few KB, with per-request details a few MB)
 FORMATS = ("vllm-bench", "genai-perf", "aiperf", "guidellm")
 # the largest value a benchmark point may carry (beyond any real run; a larger one would
 # overflow the fit and write Infinity into the profile)

@@ -52,7 +52,8 @@ def write_json(doc: object, target: str) -> None:
 
 # Limits on a plan JSON read back (`diff`, `simulate`; README, "Exit codes"): a plan is tens of
 # KB; these are far above any plan the planner writes.
-MAX_PLAN_BYTES = 16 * 1024 * 1024  # bytes of one plan file
+MAX_PLAN_BYTES = 2 * 1024 * 1024  # bytes of one plan file (the examples' plans: 15-40 KB); bounds the parse's memory
+MAX_PLAN_VALUES = 200_000  # values (numbers, strings, lists, objects) in one plan
 MAX_PLAN_DEPTH = 32  # nesting of lists and objects (a plan needs 6)
 MAX_PLAN_INT_DIGITS = 30  # digits of an integer
 KNOWN_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2", "1.3")  # the versions this planner reads (1.3 it writes)
@@ -89,8 +90,12 @@ def _check_plan_values(doc: object, src: str) -> None:
     """The rules of the shipped schema a plan's numbers must keep: finite (checked while parsing),
     counts and quantities not negative, text that is valid Unicode, bounded nesting."""
     stack: list[tuple[object, str, int]] = [(doc, "", 0)]
+    seen = 0
     while stack:
         value, where, depth = stack.pop()
+        seen += 1
+        if seen > MAX_PLAN_VALUES:
+            raise InputError(f"{src}: more than {MAX_PLAN_VALUES} values; plan files are limited to {MAX_PLAN_VALUES}")
         if depth > MAX_PLAN_DEPTH:
             raise InputError(f"{src}: nested more than {MAX_PLAN_DEPTH} deep; plan files are limited to {MAX_PLAN_DEPTH}")
         if isinstance(value, dict):

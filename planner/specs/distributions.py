@@ -23,10 +23,10 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.errors import InputError
-from planner.files import MAX_CSV_BYTES, csv_error
+from planner.files import csv_error
 from planner.specs.workload import RequestClass
 
-MAX_TRACE_BYTES = MAX_CSV_BYTES  # about 500,000 rows of this format (the shipped traces: 0.7 MB)
+MAX_TRACE_BYTES = 8 * 1024 * 1024  # about 250,000 requests (the shipped traces: 0.3 and 0.7 MB)
 MAX_TRACE_TOKENS = 10_000_000  # prompt or output tokens of one request (a workload class's limit)
 TRACE_HEADER = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
 
