@@ -23,13 +23,25 @@ sys.path.insert(0, str(REPO / "tests"))
 import test_hostile as h  # noqa: E402
 
 
+TIME = "/usr/bin/time"  # GNU time: the peak memory of the command alone (wait4's of a forked
+# child also counts the memory this script held at the fork)
+
+
 def run(args: list) -> tuple[int, float, float, str]:
+    cmd = [sys.executable, "-m", "planner", *map(str, args)]
+    if os.path.exists(TIME):
+        cmd = [TIME, "-f", "maxrss_kb=%M", *cmd]
     t0 = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "planner", *map(str, args)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, cwd=REPO)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
     err = p.stderr.read().decode(errors="replace")
     _, status, usage = os.wait4(p.pid, 0)
-    return os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage.ru_maxrss / 1024, err.strip()
+    seconds = time.perf_counter() - t0
+    kb = usage.ru_maxrss
+    lines = err.strip().splitlines()
+    if lines and lines[-1].startswith("maxrss_kb="):
+        kb = int(lines.pop().split("=")[1])
+    lines = [ln for ln in lines if not ln.startswith("Command exited with non-zero status")]  # GNU time's
+    return os.waitstatus_to_exitcode(status), seconds, kb / 1024, "\n".join(lines)
 
 
 def main() -> int:
@@ -53,6 +65,27 @@ def main() -> int:
             (d / "plan.json").write_text(json.dumps(doc))
             for reader, args in h._csv_places(d, kind).items():
                 cases.append((f"csv:{reader}:{kind}", args))
+        # inputs just under their byte limits, bad at the end (the slowest to answer)
+        from planner.files import MAX_CSV_BYTES
+        from planner.report.export import MAX_PLAN_BYTES
+        from planner.specs.distributions import MAX_TRACE_BYTES
+        from planner.specs.yamlio import MAX_YAML_BYTES
+
+        y = base / "big.yaml"
+        y.write_text("gpus:\n" + "  - {type: h100-sxm, count: 1}\n" * ((MAX_YAML_BYTES - 100) // 31))
+        cases.append(("limit:yaml-1MiB", ["solve", y, h.CHAT, *h.FAST]))
+        big = dict(doc, notes=["a"] * ((MAX_PLAN_BYTES - 20_000) // 4))
+        bp = base / "big.json"
+        bp.write_text(json.dumps(big, separators=(",", ":")))
+        cases.append(("limit:plan-2MiB", ["diff", plan, bp]))
+        row = "2023-11-16 18:15:46.6805900,10,10\n"
+        tr = base / "big-trace.csv"
+        tr.write_text(h.TRACE_HEADER + "\n" + row * ((MAX_TRACE_BYTES - 100) // len(row)) + "bad,row,x\n")
+        cases.append(("limit:trace-8MiB", ["simulate", plan, h.CHAT, "--fleet", h.FLEET, "--trace", tr]))
+        row = "h100-sxm,llama-3.1-8b,1,prefill,1,512,,10\n"
+        mc = base / "big-m.csv"
+        mc.write_text(h.GENERIC_HEADER + "\n" + row * ((MAX_CSV_BYTES - 200) // len(row)) + "h100-sxm,llama-3.1-8b,1,prefill,1,512,,-1\n")
+        cases.append(("limit:measurements-2MiB", ["calibrate", mc, "--gpu", "h100-sxm", "--json"]))
         cases.append(("option:require-qps-nan", ["solve", h.FLEET, h.CHAT, *h.FAST, "--require-qps", "nan"]))
         cases.append(("option:requests-1e12", ["simulate", plan, h.CHAT, "--requests", "1000000000000"]))
         cases.append(("option:batches-1e30", ["model", "--gpu", "h100-sxm", "--model", "llama-3.1-8b", "--batches", "1" + "0" * 30]))
