@@ -270,6 +270,18 @@ def _damaged(doc: dict, kind: str) -> str:
         text = "[" * 10_000 + "]" * 10_000
     elif kind == "lone-surrogate":
         d["inputs"]["fleet"] = "\ud800"
+    elif kind == "bool-throughput":
+        d["throughput"]["requests_per_s"] = True
+    elif kind == "share-over-one":
+        d["pools"][0]["utilisation"] = 9.0
+    elif kind == "huge-count":
+        d["pools"][0]["gpus"] = 10**20
+    elif kind == "fractional-instances":
+        d["pools"][0]["instances"] = 2.5
+    elif kind == "extra-field":
+        d["extra_field"] = 1
+    elif kind == "missing-pools":
+        del d["pools"]
     elif kind == "not-json":
         text = "{not json"
     elif kind == "not-object":
@@ -282,6 +294,7 @@ def _damaged(doc: dict, kind: str) -> str:
 PLAN_BAD = [
     "nan-throughput", "inf-throughput", "minus-inf-cost", "negative-instances", "negative-cost", "unknown-schema",
     "schema-not-string", "huge-integer", "float-overflow", "deep-nesting", "lone-surrogate", "not-json", "not-object",
+    "bool-throughput", "share-over-one", "huge-count", "fractional-instances", "extra-field", "missing-pools",
 ]
 PLAN_READERS = ["diff-old", "diff-new", "diff-gate", "simulate"]
 

@@ -64,6 +64,36 @@ SIGNED_FIELDS = frozenset(
 )
 
 
+SHARE_FIELDS = frozenset({"utilisation", "share_of_capacity", "share_of_link"})  # parts of a whole: at most 1
+SHARE_TOLERANCE = 1e-3  # a share may exceed 1 by the solver's tolerances, never by more
+COUNT_FIELDS = frozenset({"instances", "gpus", "owned", "used", "bought", "buy_limit", "tp", "added_gpus"})
+MAX_PLAN_COUNT = 10_000_000  # GPUs or instances of one entry (the planner's own cap on purchases is 100,000)
+
+
+def _schema_number_fields() -> frozenset[str]:
+    """The properties the shipped schema types as numbers (alone or in an anyOf with null)."""
+    schema = json.loads(schema_path().read_text(encoding="utf-8"))
+    names: set[str] = set()
+
+    def numeric(prop: dict) -> bool:
+        kinds = [prop.get("type")] + [a.get("type") for a in prop.get("anyOf", []) if isinstance(a, dict)]
+        return any(k in ("number", "integer") for k in kinds)
+
+    def walk(x: object) -> None:
+        if isinstance(x, dict):
+            for k, v in (x.get("properties") or {}).items():
+                if isinstance(v, dict) and numeric(v):
+                    names.add(k)
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(schema)
+    return frozenset(names)
+
+
 class _Refused(ValueError):
     pass
 
@@ -89,6 +119,7 @@ def _finite_float(text: str) -> float:
 def _check_plan_values(doc: object, src: str) -> None:
     """The rules of the shipped schema a plan's numbers must keep: finite (checked while parsing),
     counts and quantities not negative, text that is valid Unicode, bounded nesting."""
+    numbers = _schema_number_fields()
     stack: list[tuple[object, str, int]] = [(doc, "", 0)]
     seen = 0
     while stack:
@@ -102,8 +133,16 @@ def _check_plan_values(doc: object, src: str) -> None:
             for k, v in value.items():
                 _check_text(k, src, where)
                 key = f"{where}.{k}" if where else str(k)
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and k not in SIGNED_FIELDS:
-                    raise InputError(f"{src}: {key}: must not be negative (got {v!r}); is this a plan written by `planner solve --json`?")
+                hint = "is this a plan written by `planner solve --json`?"
+                if isinstance(v, bool) and k in numbers:
+                    raise InputError(f"{src}: {key}: must be a number (got {json.dumps(v)}); {hint}")
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    if v < 0 and k not in SIGNED_FIELDS:
+                        raise InputError(f"{src}: {key}: must not be negative (got {v!r}); {hint}")
+                    if k in SHARE_FIELDS and v > 1 + SHARE_TOLERANCE:
+                        raise InputError(f"{src}: {key}: a share must be at most 1 (got {v!r}); {hint}")
+                    if k in COUNT_FIELDS and v > MAX_PLAN_COUNT:
+                        raise InputError(f"{src}: {key}: {v:g} is over {MAX_PLAN_COUNT:,} (the most a count may be); {hint}")
                 stack.append((v, key, depth + 1))
         elif isinstance(value, list):
             stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
