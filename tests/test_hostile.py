@@ -621,6 +621,27 @@ def test_signal_stops_quickly_with_one_line_and_no_temporary(tmp_path, sig, code
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_a_write_removes_the_temporary(tmp_path, sig, code):
+    """A signal while the temporary file is open (the write held at fsync): the handler removes it."""
+    script = (
+        "import os, sys, time\n"
+        "from planner.process import install_signal_handlers\n"
+        "from planner import files\n"
+        "install_signal_handlers()\n"
+        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(30))\n"
+        "files.write_atomic(sys.argv[1], '{}' * 1000)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "plan.json")], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "writing"
+    assert len(list(tmp_path.iterdir())) == 1  # the temporary file
+    p.send_signal(sig)
+    assert p.wait(timeout=10) == code
+    assert list(tmp_path.iterdir()) == []
+    assert p.stderr.read().strip().startswith("error: interrupted by")
+
+
 def test_interrupted_write_leaves_no_temporary(tmp_path):
     from planner import files
 
