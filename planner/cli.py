@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,8 +16,10 @@ from typing import Annotated, Optional
 import typer
 
 from planner.errors import InputError, PlannerError
+from planner.process import OneLineGroup
 
 app = typer.Typer(
+    cls=OneLineGroup,  # usage errors as one `error:` line (planner/process.py)
     add_completion=False,
     no_args_is_help=True,
     help="Capacity planner for LLM serving on mixed GPU fleets (prefill/decode disaggregation).",
@@ -26,6 +29,30 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Show the built-in GPU and 
 app.add_typer(catalog_app, name="catalog")
 
 EXIT_INTERNAL = 4
+
+# bounds of command-line numbers the library does not bound itself (README, "Exit codes")
+MAX_SIM_REQUESTS = 10_000_000  # simulate --requests (500,000 take about 20 s)
+MAX_SIM_DURATION_S = 86_400.0  # simulate --duration: one simulated day
+MAX_SEED = 2**32 - 1  # simulate --seed: 0 .. 2^32 - 1
+MAX_GRID_VALUES = 64  # model --batches/--prompts/--contexts: values per list
+GRID_LIMITS = {"batches": 100_000, "prompts": 10_000_000, "contexts": 10_000_000}  # the largest value per list
+
+
+def _version(value: bool) -> None:
+    if value:
+        from planner import __version__
+
+        sys.stdout.write(f"planner {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the planner's version and exit")
+    ] = False,
+) -> None:
+    pass
 
 
 def report_console(stderr: bool = False):
@@ -121,6 +148,9 @@ def solve(
     from planner.report.export import export
     from planner.report.terminal import render
 
+    from planner.studies.gates import check_requirements
+
+    check_requirements(require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens)
     if time_limit is not None and not time_limit > 0:
         raise InputError("--time-limit must be a positive number of seconds")
     if mip_gap is not None and not 0 <= mip_gap < 1:
@@ -129,7 +159,7 @@ def solve(
         fleet, workload, objective.value if objective else None, qps, solver.value, explain, time_limit, mip_gap,
         budget_usd_per_hour, _roles(roles), engine,
     )
-    if json_out:
+    if json_out is not None:
         export(plan, json_out)
     if not quiet:
         render(plan, report_console(stderr=json_out == "-"), explain)
@@ -184,7 +214,7 @@ def compare(
     result, _ = run_compare(
         fleets, workload, _objective(objective), qps, solver.value, budget_usd_per_hour, _roles(roles), time_limit, engine
     )
-    if json_out:
+    if json_out is not None:
         write_json(result.model_dump(mode="json"), json_out)
     report_console(stderr=json_out == "-").print(comparison_table(result))
 
@@ -230,6 +260,8 @@ def sweep(
             points = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
             raise InputError(f"--values: '{values}' is not a comma-separated list of numbers") from None
+        if not all(math.isfinite(v) for v in points) or not 1 <= len(points) <= 1000:
+            raise InputError(f"--values: give 1 to 1000 finite numbers (got {values[:80]!r})")
     elif start is None or stop is None:
         raise InputError("give --from and --to (with --steps), or --values")
     else:
@@ -246,7 +278,7 @@ def sweep(
             problem, vary, points, _objective(objective), solver.value, time_limit,
             progress=lambda i: bar.update(task, completed=i),
         )
-    if json_out:
+    if json_out is not None:
         write_json(result.model_dump(mode="json"), json_out)
     console.print(sweep_table(result))
     if plot is not None:
@@ -365,10 +397,10 @@ def simulate(
     workload: Annotated[list[Path], typer.Argument(help="the plan's workload YAML file(s)")],
     fleet: Annotated[Optional[Path], typer.Option(help="the plan's fleet YAML (default: rebuilt from the plan)")] = None,
     trace: Annotated[Optional[Path], typer.Option(help="replay an Azure-format trace (its timestamps and lengths)")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="simulated seconds (default: enough for the request count)")] = None,
-    requests: Annotated[Optional[int], typer.Option(help="number of requests to simulate")] = None,
+    duration: Annotated[Optional[float], typer.Option(max=MAX_SIM_DURATION_S, help="simulated seconds (default: enough for the request count)")] = None,
+    requests: Annotated[Optional[int], typer.Option(min=1, max=MAX_SIM_REQUESTS, help="number of requests to simulate")] = None,
     load: Annotated[float, typer.Option(help="arrival rate as a multiple of the planned rate")] = 1.0,
-    seed: Annotated[int, typer.Option(help="random seed (same seed, same result)")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="random seed (same seed, same result)")] = 0,
     json_out: Annotated[Optional[str], typer.Option("--json", help="write the result as JSON to FILE, or -")] = None,
     engine: Annotated[
         Optional[str], typer.Option(help="serving engine for every GPU type: vllm, sglang, trtllm or vllm-2023 (default: the plan's)")
@@ -385,7 +417,7 @@ def simulate(
         plan, workload, fleet, trace_path=trace, duration_s=duration, n_requests=requests, load=load, seed=seed,
         engine=engine, progress=tty_progress(),
     )
-    if json_out:
+    if json_out is not None:
         write_json(result.model_dump(mode="json"), json_out)
     render_simulation(result, report_console(stderr=json_out == "-"))
 
@@ -450,10 +482,15 @@ def _is_serving_file(path: Path) -> bool:
 
 
 def _ints(text: str, what: str) -> list[int]:
+    shown = text if len(text) <= 60 else text[:60] + "..."
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        out = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise InputError(f"--{what}: '{text}' is not a comma-separated list of whole numbers") from None
+        raise InputError(f"--{what}: '{shown}' is not a comma-separated list of whole numbers") from None
+    top = GRID_LIMITS[what]
+    if not 1 <= len(out) <= MAX_GRID_VALUES or not all(1 <= v <= top for v in out):
+        raise InputError(f"--{what}: give 1 to {MAX_GRID_VALUES} whole numbers from 1 to {top:,} (got '{shown}')")
+    return out
 
 
 @app.command("model")
@@ -509,8 +546,10 @@ def validate(
 
 
 def main() -> None:
+    from planner.process import run_main
+
     try:
-        app()
+        run_main(app)  # signals, standard output's faults, exit codes (planner/process.py)
     except SystemExit:
         raise
     except Exception as e:  # pragma: no cover - typer handles its own errors; this is the last net

@@ -79,10 +79,13 @@ def _error_line(result, exit_code: int) -> str:
 
 
 def _usage_error(result, option: str) -> str:
-    """A CLI-argument error is typer's usage error: exit 2, `Usage:` and the option named."""
+    """A CLI-argument error is a usage error: exit 2, one `error:` line naming the option (not
+    click's framed box; issue 12, item 16)."""
     _no_crash(result)
     assert result.exit_code == 2, result.output
-    assert "Usage:" in result.stderr, result.output
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Usage:" not in result.stderr and "╭" not in result.stderr, result.stderr
     assert option.lower() in result.stderr.lower(), result.output
     assert not result.stdout.strip(), result.stdout
     return result.stderr

@@ -122,8 +122,8 @@ def test_oversized_trace_is_refused(tmp_path):
 
     big = tmp_path / "big.csv"
     with open(big, "wb") as f:
-        f.truncate(MAX_TRACE_BYTES + 1)  # sparse: a 256 MiB trace without writing it
-    with pytest.raises(InputError, match=r"traces are limited to 268435456"):
+        f.truncate(MAX_TRACE_BYTES + 1)  # sparse: an oversized trace without writing it
+    with pytest.raises(InputError, match=rf"trace is {MAX_TRACE_BYTES + 1} bytes; traces are limited to {MAX_TRACE_BYTES}"):
         read_trace(big)
 
 

@@ -10,14 +10,14 @@ from conftest import write
 from planner.errors import InputError
 from planner.report.export import write_atomic
 from planner.specs import load_fleet
-from planner.specs.yamlio import MAX_INPUT_BYTES
+from planner.specs.yamlio import MAX_YAML_BYTES
 
 
 def test_oversized_input_file_is_refused_before_reading(tmp_path):
     p = tmp_path / "fleet.yaml"
     with open(p, "wb") as f:
-        f.truncate(MAX_INPUT_BYTES + 1)  # sparse: no need to write 16 MiB
-    with pytest.raises(InputError, match=r"inputs are limited to 16777216"):
+        f.truncate(MAX_YAML_BYTES + 1)  # sparse: no need to write the bytes
+    with pytest.raises(InputError, match=rf"is {MAX_YAML_BYTES + 1} bytes; YAML input files are limited to {MAX_YAML_BYTES}"):
         load_fleet(p)
 
 

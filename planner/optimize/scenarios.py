@@ -66,8 +66,10 @@ def _outcome(
                     rate_cap=problem.qps_target,
                 ).rate_per_s
                 reason = f"serves at most {most:.4g} req/s of the {problem.qps_target:g} req/s target"
-            except PlannerError:
+            except InfeasibleError:
                 reason = "serves no traffic within the SLOs"
+            except PlannerError as probe_error:  # the solver failed on the probe: say so, never "no traffic"
+                return Outcome(name, False, reason=f"{reason}; how close it comes is unknown: {probe_error}", proven=False)
         return Outcome(name, False, reason=reason)
     except PlannerError as e:  # a solver stop without a plan is reported, not fatal, for a baseline
         return Outcome(name, False, reason=str(e), proven=False)

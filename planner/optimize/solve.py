@@ -260,6 +260,12 @@ def solve(
             f"max-throughput with unlimited purchases of {', '.join(unlimited)} has no bound: give a budget "
             "(--budget-usd-per-hour) or a buy.max"
         )
+    free = [e.gpu.id for e in problem.entries if e.buy_max >= UNLIMITED_PURCHASE and e.buy_price_usd_per_hour <= 0]
+    if free and objective != "min-cost" and rate_cap is None:  # a budget does not bound what costs nothing
+        raise InputError(
+            f"{objective} with free, unlimited purchases of {', '.join(free)} has no bound (every free GPU adds "
+            "traffic at no cost): give a buy.max or a buy price above 0"
+        )
     if objective == "min-cost" and problem.qps_target is None:
         raise InputError("min-cost needs a QPS target: give traffic.qps in the workload or --qps")
     deadline = deadline_of(time_limit_s, deadline)

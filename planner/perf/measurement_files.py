@@ -34,6 +34,7 @@ from pathlib import Path
 
 from planner.catalog import catalog, suggest
 from planner.errors import InputError
+from planner.files import MAX_CSV_BYTES, csv_error, decode_text, read_input
 from planner.perf.measurements import (
     SPLITWISE_DTYPE,
     SPLITWISE_GPU,
@@ -47,7 +48,15 @@ SPLITWISE_COLUMNS = (
     "model", "hardware", "tensor_parallel", "batch_size", "prompt_size", "token_size", "prompt_time", "token_time",
 )
 GENERIC_COLUMNS = ("gpu", "model", "tp", "phase", "batch", "prompt_tokens", "context_tokens", "latency_ms")
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = MAX_CSV_BYTES
+# the largest value a measurement column may hold (beyond any real run; a larger one is a typo
+# or a hostile file, and would overflow the fit): TP, batch, tokens, milliseconds
+COLUMN_LIMITS = {
+    "tp": 64, "tensor_parallel": 64,
+    "batch": 100_000, "batch_size": 100_000,
+    "prompt_tokens": 10_000_000, "context_tokens": 10_000_000, "prompt_size": 10_000_000, "token_size": 10_000_000,
+    "latency_ms": 3_600_000, "prompt_time": 3_600_000, "token_time": 3_600_000,  # one hour
+}
 DEFAULT_DTYPE = {"splitwise": SPLITWISE_DTYPE, "generic": "bf16"}
 
 
@@ -66,16 +75,15 @@ class MeasurementFile:
 def read_measurements(path: str | Path) -> MeasurementFile:
     """Read and check a measurement CSV; the format is detected from its header."""
     src = str(path)
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{src}: file not found" if not p.exists() else f"{src}: not a regular file")
-    if p.stat().st_size > MAX_FILE_BYTES:
-        raise InputError(f"{src}: file is {p.stat().st_size} bytes; measurement files are limited to {MAX_FILE_BYTES}")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{src}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = decode_text(read_input(path, "measurement", MAX_FILE_BYTES), src, "utf-8-sig")
     reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _read(src, reader)
+    except csv.Error as e:
+        raise csv_error(src, reader.line_num + 1, e) from None
+
+
+def _read(src: str, reader) -> MeasurementFile:
     header = [h.strip() for h in next(reader, [])]
     if not any(header):
         raise InputError(f"{src}:1: empty file; expected a header ({','.join(GENERIC_COLUMNS)})")
@@ -134,6 +142,8 @@ class _Row:
             raise self.err(column, f"'{raw}' is not a finite number")
         if positive and v <= 0:
             raise self.err(column, f"{raw} must be positive")
+        if column in COLUMN_LIMITS and v > COLUMN_LIMITS[column]:
+            raise self.err(column, f"{raw} is over {COLUMN_LIMITS[column]:,} (the most this column may hold)")
         return v
 
     def integer(self, column: str, optional: bool = False) -> int | None:
@@ -194,6 +204,12 @@ def _generic(src: str, header: list[str], reader) -> list[Measurement]:
             context = r.number("context_tokens")
             prompt = r.integer("prompt_tokens", optional=True) or 0
         latency = r.number("latency_ms")
+        window = catalog().models[model].max_context_tokens
+        if max(prompt, context) > window:
+            raise r.err(
+                "prompt_tokens" if prompt >= context else "context_tokens",
+                f"{max(prompt, context):g} tokens exceed {model}'s context window of {window}",
+            )
         groups[(gpu, model, tp, phase, batch, prompt, context)].append(latency)
     rows = [
         Measurement(gpu, model, tp, phase, b, s, c, statistics.median(v), len(v))

@@ -100,8 +100,16 @@ from typing import Any
 
 from planner.errors import InputError
 
-MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_FILE_BYTES = 8 * 1024 * 1024  # bytes of one benchmark result file (a vllm bench serve result is a few KB, with per-request details a few MB)
 FORMATS = ("vllm-bench", "genai-perf", "aiperf", "guidellm")
+# the largest value a benchmark point may carry (beyond any real run; a larger one would
+# overflow the fit and write Infinity into the profile)
+POINT_LIMITS = {
+    "prompt_tokens": 10_000_000, "output_tokens": 10_000_000,  # mean tokens per request
+    "concurrency": 100_000, "request_rate": 1e6,  # clients in flight, req/s
+    "ttft_ms": 3_600_000, "tpot_ms": 3_600_000,  # one hour
+    "output_tokens_per_s": 1e9,
+}
 
 # vllm bench serve --backend values that name a serving engine (the others, openai*, name an API)
 _VLLM_BACKEND_ENGINES = {
@@ -168,6 +176,11 @@ def read_serving_file(path: str | Path) -> ServingFile:
     fmt = _detect(src, docs)
     reader = {"vllm-bench": _vllm, "genai-perf": _genai_perf, "aiperf": _aiperf, "guidellm": _guidellm}[fmt]
     points = reader(src, docs)
+    for pt in points:
+        for name, top in POINT_LIMITS.items():
+            v = getattr(pt, name)
+            if v is not None and not v <= top:
+                raise InputError(f"{pt.where}: {name} {v:g} is over {top:,g} (the most a benchmark result may report)")
     if not points:
         raise InputError(f"{src}: no benchmark results in the {fmt} file")
     return ServingFile(src, fmt, digest, tuple(points))

@@ -621,9 +621,14 @@ def read_user_points(
     if p.suffix.lower() == ".csv":
         if not p.is_file():
             raise InputError(f"{p}: no such file")
+        from planner.files import MAX_CSV_BYTES, csv_error, read_input
+
+        read_input(p, "serving-points CSV", MAX_CSV_BYTES)  # missing, unreadable, over the limit
         try:
             rows, _ = load_points(p, cat)
-        except (KeyError, ValueError) as e:
+        except csv.Error as e:
+            raise csv_error(str(p), 0, e) from None
+        except (KeyError, ValueError, OverflowError) as e:
             raise InputError(f"{p}: not a serving-points CSV (the columns of serving_points.csv): {e}") from None
         mine = [r for r in rows if r.gpu == gpu and r.model == model and r.engine == engine]
         skipped = [f"{len(rows) - len(mine)} rows of other GPUs, models or engines"] if len(rows) > len(mine) else []

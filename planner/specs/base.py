@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
@@ -74,39 +75,126 @@ def plain_message(e: ValidationError) -> str:
     return f"{format_path(loc)}: {msg}" if loc else msg
 
 
+MAX_REPORTED_ERRORS = 5  # input errors shown for one file (the rest are counted)
+
+
 def validate_document(model: type[M], doc: Located, what: str) -> M:
-    """Validate a located YAML document; the first error names file:line:col and field."""
+    """Validate a located YAML document; the error names file:line:col and field of each of
+    its first MAX_REPORTED_ERRORS errors."""
     if not isinstance(doc.data, dict):
         raise InputError(f"{doc.where(())}: a {what} file must be a YAML mapping at the top level")
     try:
         return model.model_validate(doc.data)
     except ValidationError as e:
-        raise InputError(describe_validation_error(e, doc)) from None
+        raise InputError(describe_validation_error(e, doc, model)) from None
 
 
-def describe_validation_error(e: ValidationError, doc: Located) -> str:
-    # an unknown key is usually the cause of a "missing" one beside it (a typo): report it first
+def describe_validation_error(e: ValidationError, doc: Located, model: type[BaseModel] | None = None) -> str:
+    """One line: each error as `file:line:col: path: message`, the first MAX_REPORTED_ERRORS
+    joined by "; also ", then how many more. An unknown key is usually the cause of a
+    "missing" one beside it (a typo): it comes first, with "did you mean", and the missing
+    field it explains is not repeated."""
     errors = sorted(e.errors(include_url=False), key=lambda err: err["type"] != "extra_forbidden")
-    first = errors[0]
-    loc = _clean_loc(first["loc"], doc.data)
-    msg = _message(first)
-    if msg.startswith(_AT):
-        where, _, msg = msg[len(_AT) :].partition("|")
-        loc = loc + tuple(int(p) if p.isdigit() else p for p in where.split("/") if p)
-    if first["type"] == "extra_forbidden" and isinstance(loc[-1], str):
-        siblings = [
-            _clean_loc(err["loc"], doc.data)[-1]
-            for err in errors
-            if err["type"] == "missing" and _clean_loc(err["loc"], doc.data)[:-1] == loc[:-1]
-        ]
-        close = difflib.get_close_matches(loc[-1], [str(x) for x in siblings], n=1, cutoff=0.6)
-        if close:
-            msg += f"; did you mean '{close[0]}'?"
-    more = f" (and {len(errors) - 1} more error(s))" if len(errors) > 1 else ""
-    return f"{doc.where(loc)}: {format_path(loc)}: {msg}{more}"
+    errors = _one_branch(errors, doc.data)
+    described: list[str] = []
+    explained: set[tuple[str | int, ...]] = set()
+    for err in errors:
+        loc = _clean_loc(err["loc"], doc.data, keep_last=err["type"] == "missing")
+        if err["type"] == "missing" and loc in explained:
+            continue
+        msg = _message(err)
+        if msg.startswith(_AT):
+            where, _, msg = msg[len(_AT) :].partition("|")
+            loc = loc + tuple(int(p) if p.isdigit() else p for p in where.split("/") if p)
+        if err["type"] == "extra_forbidden" and loc and isinstance(loc[-1], str):
+            siblings = [
+                str(_clean_loc(x["loc"], doc.data)[-1])
+                for x in errors
+                if x["type"] == "missing" and _clean_loc(x["loc"], doc.data)[:-1] == loc[:-1]
+            ]
+            close = difflib.get_close_matches(loc[-1], siblings, n=1, cutoff=0.6)
+            if not close and model is not None:
+                fields = sorted(_field_names_at(model, loc[:-1]) - set(_keys_at(doc.data, loc[:-1])))
+                close = difflib.get_close_matches(loc[-1], fields, n=1, cutoff=0.6)
+                if not close:  # `ttft` for `ttft_ms`: a field the key begins
+                    close = [f for f in fields if f.startswith(str(loc[-1]) + "_")][:1]
+            if close:
+                msg += f"; did you mean '{close[0]}'?"
+                explained.add(loc[:-1] + (close[0],))
+        described.append(f"{doc.where(loc)}: {format_path(loc)}: {msg}")
+    shown = described[:MAX_REPORTED_ERRORS]
+    more = len(described) - len(shown)
+    return "; also ".join(shown) + (f" (and {more} more error(s))" if more else "")
 
 
-def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
+def _is_type_mismatch(err: dict[str, Any]) -> bool:
+    return err["type"].endswith("_type") or err["type"] in ("model_attributes_type", "union_tag_invalid")
+
+
+def _one_branch(errors: list[dict[str, Any]], data: Any) -> list[dict[str, Any]]:
+    """A value checked against a union (`model: <catalog id> | <architecture>`) fails in each
+    branch; keep the branch the value is written for: a type mismatch is dropped when another
+    error lies at or below the same place, and of several mismatches at one place the first
+    is kept."""
+    locs = [_clean_loc(err["loc"], data, keep_last=True) for err in errors]
+    keep, seen_mismatch = [], set()
+    for i, err in enumerate(errors):
+        if _is_type_mismatch(err):
+            here = _clean_loc(err["loc"], data, keep_last=False)
+            deeper = any(
+                j != i and not _is_type_mismatch(other) and locs[j][: len(here)] == here
+                for j, other in enumerate(errors)
+            )
+            if deeper or here in seen_mismatch:
+                continue
+            seen_mismatch.add(here)
+        keep.append(err)
+    return keep or errors
+
+
+def _keys_at(data: Any, path: tuple[str | int, ...]) -> list[str]:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return []
+    return [str(k) for k in data] if isinstance(data, dict) else []
+
+
+def _leaves(ann: Any) -> list[Any]:
+    """The types an annotation stands for: Annotated, Optional and unions unwrapped."""
+    origin = get_origin(ann)
+    if origin is Annotated:
+        return _leaves(get_args(ann)[0])
+    if origin in (Union, UnionType):
+        return [t for a in get_args(ann) for t in _leaves(a)]
+    return [ann]
+
+
+def _field_names_at(model: type[BaseModel], path: tuple[str | int, ...]) -> set[str]:
+    """The field names of the schema at `path` (a mapping's keys), walking the models' annotations."""
+    anns: list[Any] = [model]
+    for part in path:
+        nxt: list[Any] = []
+        for leaf in (t for a in anns for t in _leaves(a)):
+            origin, args = get_origin(leaf), get_args(leaf)
+            if isinstance(part, int) and origin in (list, tuple) and args:
+                nxt.append(args[0])
+            elif isinstance(part, str) and isinstance(leaf, type) and issubclass(leaf, BaseModel):
+                f = leaf.model_fields.get(part)
+                if f is not None:
+                    nxt.append(f.annotation)
+            elif isinstance(part, str) and origin is dict and len(args) == 2:
+                nxt.append(args[1])
+        anns = nxt
+    names: set[str] = set()
+    for leaf in (t for a in anns for t in _leaves(a)):
+        if isinstance(leaf, type) and issubclass(leaf, BaseModel):
+            names.update(f.alias or n for n, f in leaf.model_fields.items())
+    return names
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any, keep_last: bool = True) -> tuple[str | int, ...]:
     """The part of pydantic's error location that is a path in the document.
 
     pydantic inserts union-branch and validator tags ('function-after[...]', 'str', 'list[...]')
@@ -121,7 +209,7 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> tuple[str | int, ...]:
         elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             out.append(part)
             cur = cur[part]
-        elif i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str):
+        elif keep_last and i == len(loc) - 1 and isinstance(cur, dict) and isinstance(part, str):
             out.append(part)  # a missing field
     return tuple(out)
 

@@ -23,9 +23,11 @@ from statistics import NormalDist
 import numpy as np
 
 from planner.errors import InputError
+from planner.files import csv_error
 from planner.specs.workload import RequestClass
 
-MAX_TRACE_BYTES = 256 * 1024 * 1024  # about 8 million rows of this format
+MAX_TRACE_BYTES = 8 * 1024 * 1024  # about 250,000 requests (the shipped traces: 0.3 and 0.7 MB)
+MAX_TRACE_TOKENS = 10_000_000  # prompt or output tokens of one request (a workload class's limit)
 TRACE_HEADER = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
 
 
@@ -49,7 +51,10 @@ def read_trace_rows(path: str | Path) -> TraceRows:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: trace file not found")
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
     if size > MAX_TRACE_BYTES:
         raise InputError(f"{path}: trace is {size} bytes; traces are limited to {MAX_TRACE_BYTES}")
     rows: list[tuple[datetime, int, int]] = []
@@ -71,9 +76,13 @@ def read_trace_rows(path: str | Path) -> TraceRows:
                     ) from None
                 if p < 1 or o < 1:
                     raise InputError(f"{path}:{line}:1: token counts must be at least 1 (got {p}, {o})")
+                if p > MAX_TRACE_TOKENS or o > MAX_TRACE_TOKENS:
+                    raise InputError(f"{path}:{line}:1: token counts must be at most {MAX_TRACE_TOKENS:,} (got {p}, {o})")
                 rows.append((stamp, p, o))
     except UnicodeDecodeError as e:
         raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise csv_error(str(path), reader.line_num + 1, e) from None
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
     if not rows:

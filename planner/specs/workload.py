@@ -34,10 +34,10 @@ class ModelArchitecture(Strict):
 
     id: str = Field(min_length=1, max_length=64)
     layers: Annotated[int, Field(ge=1, le=1000)]
-    hidden: Annotated[int, Field(ge=1)]
-    heads: Annotated[int, Field(ge=1)]
-    kv_heads: Annotated[int, Field(ge=1)]
-    head_dim: Annotated[int, Field(ge=1)]
+    hidden: Annotated[int, Field(ge=1, le=1_000_000)]  # the largest models have 16,384-25,600
+    heads: Annotated[int, Field(ge=1, le=10_000)]
+    kv_heads: Annotated[int, Field(ge=1, le=10_000)]
+    head_dim: Annotated[int, Field(ge=1, le=10_000)]
     total_params_b: bounded(0.001, 1e5, "billion parameters")
     active_params_b: bounded(0.001, 1e5, "billion parameters") | None = None
     native_dtype: Dtype = "bf16"
@@ -50,6 +50,11 @@ class ModelArchitecture(Strict):
             raise ValueError("active_params_b cannot exceed total_params_b")
         if self.kv_heads > self.heads:
             raise ValueError("kv_heads cannot exceed heads")
+        if self.heads % self.kv_heads:
+            raise ValueError(
+                f"kv_heads ({self.kv_heads}) must divide heads ({self.heads}): each KV head serves an equal group "
+                "of query heads (grouped-query attention)"
+            )
         return self
 
 

@@ -33,7 +33,15 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"),
 )
 
-MAX_INPUT_BYTES = 16 * 1024 * 1024  # a fleet or workload file is a few KB; refuse runaway inputs
+# Limits on a YAML input (fleet, workload, scenarios, efficiency profile; README, "Exit codes"):
+# the shipped files are a few KB with a few hundred values; each limit is far above any real
+# file and keeps a hostile one under a second and a few tens of MB.
+MAX_YAML_BYTES = 1024 * 1024  # bytes of one YAML file
+MAX_INPUT_BYTES = MAX_YAML_BYTES  # the former name
+MAX_YAML_NODES = 20_000  # values (scalars, lists, mappings), aliases expanded: stops "billion laughs"
+MAX_YAML_ALIASES = 100  # `*alias` references in one file
+MAX_YAML_DEPTH = 32  # nesting of lists and mappings (a fleet needs 5)
+MAX_INT_DIGITS = 30  # digits of an integer (the largest real value, mem_bytes, has 12)
 
 Path_t = tuple[str | int, ...]
 
@@ -64,24 +72,41 @@ def format_path(path: Path_t) -> str:
 
 def read_yaml(path: str | Path) -> Located:
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: file not found")
-    if not p.is_file():
-        raise InputError(f"{p}: not a regular file")
-    try:
-        size = p.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            raise InputError(f"{p}: file is {size} bytes; inputs are limited to {MAX_INPUT_BYTES}")
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise InputError(f"{p}: cannot read: {e.strerror}") from None
+    from planner.files import decode_text, read_input
+
+    text = decode_text(read_input(p, "YAML input", MAX_YAML_BYTES), str(p))
     return parse_yaml(text, str(p))
+
+
+def _prescan(text: str, source: str) -> None:
+    """Count values, aliases and nesting from the event stream (no tree is built), so that a
+    file over a limit is refused before it costs memory."""
+    nodes = aliases = depth = 0
+    for ev in yaml.parse(text, Loader=_Loader):
+        if isinstance(ev, yaml.NodeEvent):
+            nodes += 1
+            if nodes > MAX_YAML_NODES:
+                raise InputError(f"{_mark(ev, source)}: more than {MAX_YAML_NODES} values (elements); YAML inputs are limited to {MAX_YAML_NODES}")
+            if isinstance(ev, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_YAML_ALIASES:
+                    raise InputError(f"{_mark(ev, source)}: more than {MAX_YAML_ALIASES} aliases; YAML inputs are limited to {MAX_YAML_ALIASES}")
+        if isinstance(ev, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise InputError(f"{_mark(ev, source)}: lists and mappings nested more than {MAX_YAML_DEPTH} deep; YAML inputs are limited to {MAX_YAML_DEPTH}")
+        elif isinstance(ev, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _mark(ev: yaml.Event, source: str) -> str:
+    m = ev.start_mark
+    return f"{source}:{m.line + 1}:{m.column + 1}" if m else source
 
 
 def parse_yaml(text: str, source: str = "<string>") -> Located:
     try:
+        _prescan(text, source)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -92,7 +117,7 @@ def parse_yaml(text: str, source: str = "<string>") -> Located:
     doc = Located(source=source, data=None)
     if node is None:
         raise InputError(f"{source}:1:1: the file is empty")
-    doc.data = _build(node, (), doc)
+    doc.data = _build(node, (), doc, [0])
     return doc
 
 
@@ -104,7 +129,21 @@ _PLAIN_TAGS = {
 }
 
 
-def _build(node: yaml.Node, path: Path_t, doc: Located) -> Any:
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+
+def _build(node: yaml.Node, path: Path_t, doc: Located, count: list[int]) -> Any:
+    count[0] += 1
+    if count[0] > MAX_YAML_NODES:  # aliases expanded ("billion laughs")
+        raise InputError(
+            f"{_at(node, doc)}: more than {MAX_YAML_NODES} values (elements) once aliases are expanded; "
+            f"YAML inputs are limited to {MAX_YAML_NODES}"
+        )
+    if len(path) > MAX_YAML_DEPTH:  # a recursive alias (`&a [*a]`)
+        raise InputError(
+            f"{_at(node, doc)}: lists and mappings nested more than {MAX_YAML_DEPTH} deep (a recursive alias?); "
+            f"YAML inputs are limited to {MAX_YAML_DEPTH}"
+        )
     doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if node.tag not in _PLAIN_TAGS:
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
@@ -117,21 +156,38 @@ def _build(node: yaml.Node, path: Path_t, doc: Located) -> Any:
             if key_node.tag not in _PLAIN_TAGS:
                 tag = key_node.tag.replace("tag:yaml.org,2002:", "!!")
                 raise InputError(f"{_at(key_node, doc)}: unsupported YAML tag '{tag}' on a key (plain data only)")
-            key = str(_scalar_loader.construct_object(key_node))
+            key = str(_scalar(key_node, path, doc, "key"))
             if key in out:
                 raise InputError(
                     f"{_at(key_node, doc)}: duplicate key '{key}' in {format_path(path)}"
                 )
             if key == "<<":
                 raise InputError(f"{_at(key_node, doc)}: YAML merge keys are not supported")
-            out[key] = _build(value_node, path + (key,), doc)
+            out[key] = _build(value_node, path + (key,), doc, count)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(v, path + (i,), doc) for i, v in enumerate(node.value)]
+        return [_build(v, path + (i,), doc, count) for i, v in enumerate(node.value)]
+    return _scalar(node, path, doc, "value")
+
+
+def _scalar(node: yaml.Node, path: Path_t, doc: Located, what: str) -> Any:
+    """A scalar's value; a value its tag cannot read (`!!int abc`) is an input error."""
+    value = str(node.value)
+    if node.tag in (_INT, _FLOAT) and not node.style and ":" in value:
+        # YAML 1.1 sexagesimal (`1:30` = 90): read as the text written, as YAML 1.2 does
+        return value
+    if node.tag == _INT and sum(c.isdigit() for c in value) > MAX_INT_DIGITS:
+        raise InputError(
+            f"{_at(node, doc)}: {format_path(path)}: an integer of {sum(c.isdigit() for c in value)} digits; "
+            f"integers are limited to {MAX_INT_DIGITS} digits"
+        )
     try:
         return _scalar_loader.construct_object(node)
-    except yaml.MarkedYAMLError as e:
-        raise InputError(f"{_at(node, doc)}: {e.problem}") from None
+    except Exception:  # noqa: BLE001 - ValueError, OverflowError, ConstructorError: the text does not fit the tag
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        on = f" on a key of {format_path(path)}" if what == "key" else f" for {format_path(path)}"
+        raise InputError(f"{_at(node, doc)}: cannot read {shown!r} as {tag}{on}") from None
 
 
 def _at(node: yaml.Node, doc: Located) -> str:

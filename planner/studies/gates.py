@@ -9,9 +9,27 @@ relative tolerance, or a plan that is no longer proven optimal.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from planner.errors import InputError
 from planner.plan import Plan
+
+
+def check_requirements(
+    require_qps: float | None = None,
+    max_cost_usd_per_hour: float | None = None,
+    max_usd_per_million_tokens: float | None = None,
+) -> None:
+    """A gate's threshold must be a finite number >= 0: NaN compares false with everything, so
+    `--require-qps nan` would pass every plan (the gate silently off)."""
+    for option, v in (
+        ("--require-qps", require_qps),
+        ("--max-cost-usd-per-hour", max_cost_usd_per_hour),
+        ("--max-usd-per-million-tokens", max_usd_per_million_tokens),
+    ):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise InputError(f"{option} must be a finite number >= 0 (got {v})")
 
 
 def unmet_requirements(
@@ -22,6 +40,7 @@ def unmet_requirements(
     require_optimal: bool = False,
 ) -> list[str]:
     """One sentence per requirement the plan misses (empty: all met)."""
+    check_requirements(require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens)
     out = []
     rate, cost = plan.throughput.requests_per_s, plan.cost.usd_per_hour
     if require_qps is not None and rate < require_qps * (1 - 1e-9):
