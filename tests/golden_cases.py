@@ -30,13 +30,14 @@ def case_name(fleet: str, workload: str, objective: str | None, qps: float | Non
 
 
 def plan_document(
-    fleet: str, workload: str, objective: str | None, qps: float | None, engine: str | None = None, solver: str = "highs"
+    fleet: str, workload: str, objective: str | None, qps: float | None, engine: str | None = None, solver: str = "highs",
+    explain: bool = True,
 ) -> dict:
     from planner.api import plan_files
     from planner.report.export import plan_json
 
     plan = plan_files(
-        ROOT / "fleets" / f"{fleet}.yaml", ROOT / "workloads" / f"{workload}.yaml", objective, qps, solver, engine=engine
+        ROOT / "fleets" / f"{fleet}.yaml", ROOT / "workloads" / f"{workload}.yaml", objective, qps, solver, explain, engine=engine
     )
     doc = json.loads(plan_json(plan))
     doc.pop("metadata")
