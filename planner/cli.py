@@ -146,8 +146,6 @@ def solve(
     """Find the optimal plan for a fleet and a workload, and explain it."""
     from planner.api import plan_files
     from planner.report.export import export
-    from planner.report.terminal import render
-
     from planner.studies.gates import check_requirements
 
     check_requirements(require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens)
@@ -162,6 +160,8 @@ def solve(
     if json_out is not None:
         export(plan, json_out)
     if not quiet:
+        from planner.report.terminal import render  # rich: only when a report is printed
+
         render(plan, report_console(stderr=json_out == "-"), explain)
     _gate(plan, require_qps, max_cost_usd_per_hour, max_usd_per_million_tokens, require_optimal)
 
