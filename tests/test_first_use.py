@@ -105,7 +105,7 @@ def test_compare_and_sweep_speak_in_usd_per_million_output_tokens(textbook, tmp_
     assert row["usd_per_million_tokens"] == plan.cost.usd_per_million_tokens  # per input + output token
     assert "USD per M output tok" in " ".join(r.output.split())
     s = tmp_path / "s.json"
-    r = RUN.invoke(app, ["sweep", fleet, batch.replace("batch", "batch"), "--vary", "price:a100-80-sxm", "--values", "1,3", "--json", str(s)])
+    r = RUN.invoke(app, ["sweep", fleet, batch, "--vary", "price:a100-80-sxm", "--values", "1,3", "--json", str(s)])
     assert r.exit_code == 0, r.output
     points = json.loads(s.read_text())["points"]
     assert all(p["status"] == "optimal" for p in points)  # was "feasible (gap 0.00%)"

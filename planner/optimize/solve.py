@@ -40,6 +40,9 @@ STRICT_INTEGRALITY = 1e-9
 # a plan is reported proven optimal at a relative gap up to this (the solvers stop at MIP_REL_GAP
 # by their own gap formulas, which differ from ours by rounding: 2.4e-7 seen with HiGHS)
 PROVEN_GAP = 1e-6
+# a throughput at or below this is solver round-off, not traffic (CBC reports 5e-12 req/s for an
+# empty plan); six orders below the least QPS target (MIN_QPS, 1e-3 req/s)
+NO_TRAFFIC_REQ_S = 1e-9
 # These MILPs are small (tens of integer variables): HiGHS's restarts and primal heuristics cost
 # more than they save on them. Measured on the shipped examples (solve + explaining re-solves,
 # 2-core VM): 0.99 s with HiGHS defaults minus restarts/feasibility jump, 0.69 s with the
@@ -342,7 +345,7 @@ def _solve(
         gap = gap1 if objective == "max-throughput" else gap
         stages.append("max throughput")
         best = m.lam.value() or 0.0
-        if best <= 1e-9:  # solver round-off (CBC: 5e-12 req/s) is no traffic
+        if best <= NO_TRAFFIC_REQ_S:
             if strict or not _serves_some(problem, table, roles, runner):
                 raise InfeasibleError(no_traffic_reason(problem, table, roles))
             raise _CheckFailed("the solver found no plan serving traffic where one exists")
@@ -471,8 +474,8 @@ def _polish(
     if stats.status != pulp.LpSolveStatus.Optimal or not stats.has_solution:
         raise _CheckFailed(f"the pools with whole instance counts: LP status {stats.status.name}")
     best = fixed.lam.value() or 0.0
-    if objective != "min-cost" and promised <= 1e-9:
-        promised = 0.0  # solver round-off (5e-12 req/s from CBC): no traffic, not a broken plan
+    if objective != "min-cost" and promised <= NO_TRAFFIC_REQ_S:
+        promised = 0.0  # no traffic, not a broken plan
     need = (problem.qps_target if objective == "min-cost" else promised) * (1 - DEMAND_REL_TOL)
     if best < need:
         raise _CheckFailed(f"the pools with whole instance counts serve {best:.9g} req/s, not {need:.9g}")

@@ -20,7 +20,6 @@ import csv
 import hashlib
 import io
 import math
-import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace

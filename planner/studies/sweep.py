@@ -128,13 +128,12 @@ def sweep(
     if not values:
         raise InputError("the sweep has no values")
     most = MAXIMA[parameter.partition(":")[0]]
-    least = MIN_QPS if parameter == "qps" else 0.0
-    bad = [v for v in values if not (math.isfinite(v) and (v >= least if least else v > 0) and v <= most)]
+    if parameter == "qps":  # the workload's own range: MIN_QPS to the maximum
+        bad, rule = [v for v in values if not (math.isfinite(v) and MIN_QPS <= v <= most)], f"from {MIN_QPS:g} to {most:g}"
+    else:
+        bad, rule = [v for v in values if not (math.isfinite(v) and 0 < v <= most)], f"above 0 and at most {most:g}"
     if bad:
-        raise InputError(
-            f"--vary {parameter}: every value must be above {least:g} and at most {most:g} {unit} (got {bad[0]:g})"
-            if not least else f"--vary {parameter}: every value must be from {least:g} to {most:g} {unit} (got {bad[0]:g})"
-        )
+        raise InputError(f"--vary {parameter}: every value must be {rule} {unit} (got {bad[0]:g})")
     first = setter(problem, values[0])
     objective = objective or ("max-throughput" if parameter == "budget" else default_objective(first))
     table: CapacityTable | None = None
